@@ -1,0 +1,181 @@
+// One link per remote peer: admission handshake, then framed, flow-controlled messages.
+//
+//   handshaking ──(both auths verified)──▶ admitted ──(bye, timeout, error)──▶ closed
+//        └────────────(admission fails)─────────────────────────────────────────┘
+import { checkAuth, checkHello, makeAuth, type AdmissionSide } from './admission.ts';
+import type { Identity } from './identity.ts';
+import type { CryptoDriver, LinkInfo, PeerKind } from './types.ts';
+import { Reassembler, decodeFrame, encodeFrame, splitFrame, PROTOCOL_VERSION, type Frame } from './wire.ts';
+
+export type LinkState = 'handshaking' | 'admitted' | 'closed';
+
+/** Keep at most this much queued in the transport; the rest waits here. */
+export const HIGH_WATER_BYTES = 1024 * 1024;
+/** A link sending this many bad frames is closed. */
+export const MAX_BAD_FRAMES = 8;
+
+/** What a link needs from its kernel. */
+export interface LinkEnv {
+  crypto: CryptoDriver;
+  identity: Identity;
+  admissionKey: Uint8Array;
+  kind: PeerKind;
+  now(): number;
+  nonce(): Uint8Array;
+  transmit(bytes: Uint8Array): void;
+  backlog(): number;
+  /** An admitted frame for the kernel to act on (msg, ping, pong, bye). */
+  deliver(frame: Frame): void;
+  admitted(kind: PeerKind): void;
+  bad(reason: string): void;
+  close(reason: string): void;
+}
+
+export interface LinkStats {
+  peer: string;
+  state: LinkState;
+  kind: PeerKind | undefined;
+  rttMs: number | undefined;
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  queuedBytes: number;
+}
+
+export class Link {
+  state: LinkState = 'handshaking';
+  kind: PeerKind | undefined;
+  rttMs: number | undefined;
+  readonly openedAt: number;
+  lastHeard: number;
+  private badFrames = 0;
+  private readonly me: AdmissionSide;
+  private them: AdmissionSide | undefined;
+  private sentAuth = false;
+  private theirAuth: { mac: Uint8Array; sig: Uint8Array } | undefined;
+  /** Handshake frames are handled one at a time, in arrival order (crypto is async). */
+  private handshakeChain: Promise<void> = Promise.resolve();
+  private readonly reassembler = new Reassembler();
+  private readonly queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private nextMessageId = 0;
+  private stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+
+  constructor(readonly info: LinkInfo, private readonly env: LinkEnv) {
+    this.openedAt = this.lastHeard = env.now();
+    this.me = { pub: env.identity.publicKey, nonce: env.nonce(), fingerprint: info.localFingerprint };
+    this.sendFrame({ k: 'hello', v: PROTOCOL_VERSION, pub: this.me.pub, nonce: this.me.nonce, kind: env.kind });
+  }
+
+  get peer(): string {
+    return this.info.peer;
+  }
+
+  /** Bytes from the transport. Never throws; bad input is reported and counted. */
+  receive(bytes: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.stats.framesIn++;
+    this.stats.bytesIn += bytes.length;
+    this.lastHeard = this.env.now();
+    const decoded = decodeFrame(bytes);
+    if (!decoded.ok) return this.strike(decoded.reason);
+    let frame = decoded.frame;
+    if (frame.k === 'chunk') {
+      const whole = this.reassembler.add(frame);
+      if (whole === null) return;
+      if ('error' in whole) return this.strike(whole.error);
+      const inner = decodeFrame(whole);
+      if (!inner.ok) return this.strike(inner.reason);
+      if (inner.frame.k === 'chunk') return this.strike('chunk inside a chunked message');
+      frame = inner.frame;
+    }
+    if (this.state === 'handshaking') {
+      const f = frame;
+      this.handshakeChain = this.handshakeChain.then(() => this.handshake(f)).catch((err) => this.env.close(`admission error: ${(err as Error).message}`));
+    } else if (frame.k === 'hello' || frame.k === 'auth') {
+      this.strike(`${frame.k} after admission`);
+    } else {
+      this.env.deliver(frame);
+    }
+  }
+
+  private async handshake(frame: Frame): Promise<void> {
+    if (this.state !== 'handshaking') {
+      // Frames that queued behind the last auth check arrive here once admitted.
+      if (this.state === 'admitted') this.receiveAdmitted(frame);
+      return;
+    }
+    switch (frame.k) {
+      case 'hello': {
+        if (this.them) return this.strike('second hello');
+        const verdict = await checkHello(this.env.crypto, this.info.peer, frame.pub);
+        if (!verdict.ok) return this.env.close(verdict.reason);
+        this.them = { pub: frame.pub, nonce: frame.nonce, fingerprint: this.info.remoteFingerprint };
+        this.kind = frame.kind;
+        const auth = await makeAuth(this.env.crypto, this.env.admissionKey, this.env.identity.privateKey, this.me, this.them);
+        if (this.state !== 'handshaking') return;
+        this.sendFrame({ k: 'auth', ...auth });
+        this.sentAuth = true;
+        break;
+      }
+      case 'auth':
+        if (!this.them) return this.env.close('auth before hello');
+        if (this.theirAuth) return this.strike('second auth');
+        this.theirAuth = frame;
+        break;
+      case 'bye':
+        return this.env.close(`remote left during admission: ${frame.reason}`);
+      default:
+        return this.env.close(`${frame.k} frame before admission`);
+    }
+    if (this.sentAuth && this.theirAuth && this.them) {
+      const verdict = await checkAuth(this.env.crypto, this.env.admissionKey, this.them, this.me, this.theirAuth);
+      if (this.state !== 'handshaking') return;
+      if (!verdict.ok) return this.env.close(verdict.reason);
+      this.state = 'admitted';
+      this.env.admitted(this.kind!);
+    }
+  }
+
+  private receiveAdmitted(frame: Frame): void {
+    if (frame.k === 'hello' || frame.k === 'auth') this.strike(`${frame.k} after admission`);
+    else this.env.deliver(frame);
+  }
+
+  private strike(reason: string): void {
+    this.env.bad(reason);
+    if (++this.badFrames >= MAX_BAD_FRAMES) this.env.close(`too many bad frames (last: ${reason})`);
+  }
+
+  /** Encode, chunk if needed, and queue behind the transport's backlog. */
+  sendFrame(frame: Frame): void {
+    if (this.state === 'closed') return;
+    for (const part of splitFrame(encodeFrame(frame), this.nextMessageId++)) {
+      this.queue.push(part);
+      this.queuedBytes += part.length;
+    }
+    this.pump();
+  }
+
+  /** Moves queued frames to the transport while its backlog is under the high-water mark. */
+  pump(): void {
+    while (this.queue.length > 0 && this.state !== 'closed' && this.env.backlog() < HIGH_WATER_BYTES) {
+      const part = this.queue.shift()!;
+      this.queuedBytes -= part.length;
+      this.stats.framesOut++;
+      this.stats.bytesOut += part.length;
+      this.env.transmit(part);
+    }
+  }
+
+  markClosed(): void {
+    this.state = 'closed';
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+  }
+
+  snapshot(): LinkStats {
+    return { peer: this.peer, state: this.state, kind: this.kind, rttMs: this.rttMs, ...this.stats, queuedBytes: this.queuedBytes };
+  }
+}
