@@ -20,7 +20,9 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 /** Relay → peer. */
 export type RelayMessage =
   | { t: 'peers'; peers: string[] } // answer to join: who is in the room already
+  // also sent when a peer id joins again (tab reload): its new connection replaced the old one,
+  // whose links are dead; no `left` is sent for the replaced connection
   | { t: 'joined'; peer: string }
   | { t: 'left'; peer: string }
   | { t: 'signal'; from: string; data: unknown }
-  | { t: 'error'; reason: string };
+  | { t: 'error'; reason: string }; // repeated errors, floods, oversized frames: socket closed (1008/1009)

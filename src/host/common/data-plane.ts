@@ -32,9 +32,9 @@ export interface Endpoint<In, Out> {
 const CHANNEL_HIGH_WATER = 1024 * 1024;
 const CHANNEL_LOW_WATER = 256 * 1024;
 
+/** An ArrayBuffer holding exactly these bytes, safe to transfer (encoders share their buffers). */
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  return bytes.slice().buffer as ArrayBuffer;
+  return new Uint8Array(bytes).buffer;
 }
 
 /**

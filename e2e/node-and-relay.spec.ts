@@ -1,0 +1,65 @@
+// The same kernel headless in Node joins the tabs; and the relay can restart under a live cluster.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, test } from './fixtures.ts';
+import { clusterUrlOf, expectViews, openTab } from './helpers.ts';
+
+function startNodePeer(url: string): { proc: ChildProcess; output: string[]; peerId: Promise<string> } {
+  const state = mkdtempSync(path.join(os.tmpdir(), 'lshapes-node-'));
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/host/node/main.ts', '--url', url, '--state', state], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const peerId = new Promise<string>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      output.push(d.toString());
+      const m = /node peer ([0-9a-f]{32})/.exec(output.join(''));
+      if (m) resolve(m[1]!);
+    });
+    proc.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    proc.on('exit', (code) => reject(new Error(`node peer exited (${code}): ${output.join('')}`)));
+  });
+  return { proc, output, peerId };
+}
+
+test('a Node peer started with the cluster URL appears in every tab as kind "node"', async ({ device }) => {
+  const a = await device();
+  const b = await device();
+  const idA = await openTab(a, '/');
+  const url = await clusterUrlOf(a);
+  const idB = await openTab(b, url);
+  const node = startNodePeer(url);
+  try {
+    const idN = await node.peerId;
+    await expectViews([a, b], [idA, idB, idN]);
+    await expect(a.locator(`tr[data-peer-id="${idN}"]`)).toContainText('node');
+    await expect(b.locator(`tr[data-peer-id="${idN}"]`)).toContainText('node');
+    // It sees the tabs too.
+    await expect.poll(() => node.output.join('')).toMatch(/\[view\] 3 peers/);
+    // Stopping it is a graceful leave.
+    node.proc.kill('SIGTERM');
+    await expectViews([a, b], [idA, idB], 5_000);
+  } finally {
+    node.proc.kill('SIGKILL');
+  }
+});
+
+test('the relay restarts mid-test: the tabs still see each other and new tabs still join', async ({ device, relay }) => {
+  const a = await device();
+  const b = await device();
+  const idA = await openTab(a, '/');
+  const url = await clusterUrlOf(a);
+  const idB = await openTab(b, url);
+  await expectViews([a, b], [idA, idB]);
+
+  await relay.restart();
+  // Peer connections never depended on the relay.
+  await expectViews([a, b], [idA, idB]);
+  await a.waitForTimeout(2_000);
+  await expectViews([a, b], [idA, idB]);
+
+  // Tabs reconnect to the relay by themselves, so a newcomer is signaled to both.
+  const c = await device();
+  const idC = await openTab(c, url);
+  await expectViews([a, b, c], [idA, idB, idC]);
+});

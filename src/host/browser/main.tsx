@@ -1,0 +1,86 @@
+// A tab's main thread: finds its cluster and identity, starts the kernel worker, owns the
+// peer connections (workers cannot) and renders the shell.
+import Peer from '@thaunknown/simple-peer/lite.js';
+import * as Comlink from 'comlink';
+import { createRoot } from 'react-dom/client';
+import { App, BootError } from '../../ui/App.tsx';
+import { MainDataPlane, type DataPlaneMode, type FromKernel, type ToKernel } from '../common/data-plane.ts';
+import { Mesh, type SimplePeerLike } from '../common/mesh.ts';
+import { clusterToken, relayUrl } from './cluster-url.ts';
+import { tabIdentity } from './identity.ts';
+import type { KernelWorkerApi } from './kernel-worker.ts';
+import type { ShellApi, ShellEvent } from './shell-api.ts';
+
+/** Can an RTCDataChannel be transferred to a worker here? Try it once with a throwaway one. */
+function canTransferChannels(worker: Worker): boolean {
+  const pc = new RTCPeerConnection();
+  try {
+    const ch = pc.createDataChannel('probe', { negotiated: true, id: 0 });
+    worker.postMessage({ probe: ch }, [ch as unknown as Transferable]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    pc.close();
+  }
+}
+
+function chooseMode(worker: Worker): DataPlaneMode {
+  const asked = new URLSearchParams(location.search).get('plane');
+  const supported = canTransferChannels(worker);
+  if (asked === 'bridge' || !supported) return 'bridge';
+  return 'transfer';
+}
+
+async function start(): Promise<void> {
+  const root = createRoot(document.getElementById('root')!);
+  const { token } = clusterToken();
+  const identity = await tabIdentity();
+  const worker = new Worker(new URL('./kernel-worker.ts', import.meta.url), { type: 'module', name: 'lshapes-kernel' });
+  const { port1, port2 } = new MessageChannel();
+  worker.postMessage({ comlink: port2 }, [port2]);
+  const kernel = Comlink.wrap<KernelWorkerApi>(port1);
+  const { peerId, room } = await kernel.boot(identity, token);
+
+  const mode = chooseMode(worker);
+  let mesh: Mesh | undefined;
+  const plane = new MainDataPlane(
+    mode,
+    {
+      post: (msg: ToKernel, transfer?: Transferable[]) => worker.postMessage(msg, transfer ?? []),
+      listen: (fn: (msg: FromKernel) => void) =>
+        worker.addEventListener('message', (ev) => {
+          if (ev.data && typeof ev.data === 'object' && 't' in ev.data) fn(ev.data as FromKernel);
+        }),
+    },
+    (peer, reason) => mesh?.close(peer, reason),
+  );
+  mesh = new Mesh({
+    self: peerId,
+    room,
+    relayUrl: relayUrl(),
+    createSocket: (url) => new WebSocket(url),
+    createPeer: (initiator) => new Peer({ initiator, trickle: true, config: { iceServers: [] } }) as unknown as SimplePeerLike,
+    dataPlane: plane,
+    log: (text) => console.info(`[mesh] ${text}`),
+  });
+
+  // Best effort: tell the others we are leaving. If the tab dies first, failure detection does it.
+  addEventListener('pagehide', () => {
+    void kernel.shutdown();
+    mesh?.stop();
+  });
+
+  const api: ShellApi = {
+    whoami: () => kernel.whoami(),
+    subscribe: (listener: (e: ShellEvent) => void) => kernel.subscribe(Comlink.proxy(listener)),
+  };
+  // A handle for e2e tests and bench/ (what a developer would poke at in the console too).
+  Object.assign(globalThis, { lshapes: { peerId, room, mode, kernel, mesh } });
+  root.render(<App api={api} clusterUrl={location.href} />);
+}
+
+start().catch((err: Error) => {
+  console.error(err);
+  createRoot(document.getElementById('root')!).render(<BootError message={err.message} />);
+});

@@ -1,0 +1,13 @@
+// What the React shell gets from its tab's kernel (over comlink, from the kernel worker).
+import type { KernelEvent, PeerId, PeerKind } from '../../kernel/types.ts';
+import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
+
+export type ShellEvent =
+  | { type: 'view'; view: ViewMessage }
+  | { type: 'kernel'; at: number; event: KernelEvent };
+
+export interface ShellApi {
+  whoami(): Promise<{ peerId: PeerId; kind: PeerKind; room: string }>;
+  /** Calls `listener` with every view update and kernel event from now on (a comlink proxy). */
+  subscribe(listener: (e: ShellEvent) => void): Promise<void>;
+}

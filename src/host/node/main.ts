@@ -1,0 +1,92 @@
+// `npm run peer -- --url <cluster URL>`: a headless peer. The main thread owns the WebRTC
+// connections (@roamhq/wrtc through simple-peer 9) and bridges frames to the kernel thread.
+import wrtc from '@roamhq/wrtc';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import SimplePeer from 'simple-peer';
+import WebSocket from 'ws';
+import { TOKEN_PATTERN } from '../../kernel/identity.ts';
+import type { KernelEvent } from '../../kernel/types.ts';
+import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
+import { MainDataPlane, type FromKernel, type ToKernel } from '../common/data-plane.ts';
+import { Mesh, type SimplePeerLike } from '../common/mesh.ts';
+import type { WebSocketLike } from '../common/signaling.ts';
+import { nodeIdentity } from './identity.ts';
+import type { NodeKernelApi } from './kernel-worker.ts';
+
+const USAGE = 'usage: npm run peer -- --url http://HOST:PORT/#c=TOKEN [--state DIR]';
+
+export function parseClusterUrl(raw: string): { token: string; relayUrl: string } {
+  const url = new URL(raw);
+  const token = new URLSearchParams(url.hash.slice(1)).get('c');
+  if (!token || !TOKEN_PATTERN.test(token)) throw new Error(`no cluster token (#c=…) in ${raw}`);
+  return { token, relayUrl: `${url.protocol === 'https:' ? 'wss' : 'ws'}://${url.host}/signal` };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { url: { type: 'string' }, state: { type: 'string' } } });
+  if (!values.url) throw new Error(USAGE);
+  const { token, relayUrl } = parseClusterUrl(values.url);
+  const identity = await nodeIdentity(path.resolve(values.state ?? '.lshapes/node-peer'));
+
+  const worker = new Worker(new URL('./kernel-worker-boot.mjs', import.meta.url));
+  const { port1, port2 } = new MessageChannel();
+  worker.postMessage({ comlink: port2 }, [port2]);
+  const kernel = Comlink.wrap<NodeKernelApi>(nodeEndpoint(port1));
+
+  let lastView = '';
+  const onEvent = (e: KernelEvent) => {
+    if (e.type === 'log' || e.type === 'link.refused' || e.type === 'frame.bad' || e.type === 'link.down') console.log(`[kernel] ${JSON.stringify(e)}`);
+  };
+  const onView = (v: ViewMessage) => {
+    const line = v.peers.map((p) => `${p.id.slice(0, 8)}:${p.kind}`).join(' ');
+    if (line !== lastView) console.log(`[view] ${v.peers.length} peers: ${line}`);
+    lastView = line;
+  };
+  const { peerId, room } = await kernel.boot(identity, token, Comlink.proxy(onEvent), Comlink.proxy(onView));
+  console.log(`LSHAPES node peer ${peerId} joining ${relayUrl}`);
+
+  let mesh: Mesh | undefined;
+  const plane = new MainDataPlane(
+    'bridge',
+    {
+      post: (msg: ToKernel, transfer?: Transferable[]) => worker.postMessage(msg, (transfer ?? []) as ArrayBuffer[]),
+      listen: (fn: (msg: FromKernel) => void) =>
+        worker.on('message', (data: unknown) => {
+          if (data && typeof data === 'object' && 't' in data) fn(data as FromKernel);
+        }),
+    },
+    (peer, reason) => mesh?.close(peer, reason),
+  );
+  mesh = new Mesh({
+    self: peerId,
+    room,
+    relayUrl,
+    createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+    createPeer: (initiator) => new SimplePeer({ initiator, trickle: true, wrtc, config: { iceServers: [] } }) as unknown as SimplePeerLike,
+    dataPlane: plane,
+    log: (text) => console.log(`[mesh] ${text}`),
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await kernel.shutdown();
+    // Let the goodbye frames leave before the connections go.
+    await new Promise((r) => setTimeout(r, 200));
+    mesh?.stop();
+    await worker.terminate();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+main().catch((err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});
