@@ -26,6 +26,8 @@ export default defineConfig({
         '--use-fake-ui-for-media-stream',
         '--disable-quic',
         '--no-first-run',
+        // A second name for loopback that is not a secure context, like a LAN address over http.
+        '--host-resolver-rules=MAP lshapes.test 127.0.0.1',
       ],
     },
   },

@@ -56,3 +56,14 @@ test('a tab with another cluster\'s token never sees the cluster, and the cluste
     expect(await listedPeers(stranger)).toEqual([idS]);
   }
 });
+
+test('a tab outside a secure context (LAN address over http) joins with pure-JavaScript crypto', async ({ device, relay }) => {
+  const a = await device();
+  const idA = await openTab(a, '/');
+  const token = new URL(a.url()).hash;
+  const lan = await device();
+  // lshapes.test maps to 127.0.0.1 (playwright.config.ts) but, unlike localhost, is not trustworthy.
+  const idL = await openTab(lan, `http://lshapes.test:${relay.port}/${token}`);
+  expect(await lan.evaluate(() => [isSecureContext, typeof crypto.subtle])).toEqual([false, 'undefined']);
+  await expectViews([a, lan], [idA, idL]);
+});

@@ -2,9 +2,11 @@
 // IndexedDB. The key belongs to the tab (its id is in sessionStorage), so a reload keeps the
 // peer id while two tabs of one profile are two peers. A duplicated tab copies sessionStorage;
 // a Web Lock per tab id notices that and gives the copy an identity of its own.
+// Outside a secure context (a LAN address over http) there is no crypto.subtle and no Web
+// Locks: the key is then a plain-JavaScript one (platform-crypto.ts) and duplicates go unnoticed.
 import { openDB } from 'idb';
 import { identityFrom, type Identity } from '../../kernel/identity.ts';
-import { generateKeyPair, webCryptoDriver } from '../common/webcrypto.ts';
+import { platformCrypto } from '../common/platform-crypto.ts';
 
 const DB = 'lshapes-identity';
 const STORE = 'tabs';
@@ -12,7 +14,8 @@ const TAB_KEY = 'lshapes.tab';
 
 interface StoredKeys {
   publicKey: Uint8Array;
-  privateKey: CryptoKey;
+  /** A non-extractable CryptoKey, or raw bytes where WebCrypto is missing. */
+  privateKey: CryptoKey | Uint8Array;
 }
 
 async function holdTabLock(tabId: string): Promise<boolean> {
@@ -29,16 +32,17 @@ async function holdTabLock(tabId: string): Promise<boolean> {
 export async function tabIdentity(): Promise<Identity> {
   let tabId = sessionStorage.getItem(TAB_KEY);
   if (!tabId || !(await holdTabLock(tabId))) {
-    tabId = crypto.randomUUID();
+    tabId = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
     sessionStorage.setItem(TAB_KEY, tabId);
     await holdTabLock(tabId);
   }
   const db = await openDB(DB, 1, { upgrade: (d) => d.createObjectStore(STORE) });
+  const driver = platformCrypto();
   let keys = (await db.get(STORE, tabId)) as StoredKeys | undefined;
   if (!keys) {
-    keys = (await generateKeyPair(false)) as StoredKeys;
+    keys = (await driver.generateKeyPair()) as StoredKeys;
     await db.put(STORE, keys, tabId);
   }
   db.close();
-  return identityFrom(webCryptoDriver(), keys);
+  return identityFrom(driver, keys);
 }

@@ -2,7 +2,7 @@
 // randomness and WebCrypto. Only the network interface and console differ per host.
 import type { ConsoleDriver, HostDrivers, NetworkInterface, PeerKind } from '../../kernel/types.ts';
 import { VERSION } from './version.ts';
-import { webCryptoDriver } from './webcrypto.ts';
+import { platformCrypto } from './platform-crypto.ts';
 
 export function realDrivers(opts: { nic: NetworkInterface; kind: PeerKind; capacity: number; console: ConsoleDriver }): HostDrivers {
   return {
@@ -16,7 +16,7 @@ export function realDrivers(opts: { nic: NetworkInterface; kind: PeerKind; capac
       },
     },
     random: { bytes: (n) => crypto.getRandomValues(new Uint8Array(n)) },
-    crypto: webCryptoDriver(),
+    crypto: platformCrypto(),
     console: opts.console,
     info: { kind: opts.kind, capacity: Math.max(1, opts.capacity), version: VERSION, load: () => 0 },
   };
