@@ -83,6 +83,10 @@ const api = {
   async blast(peer: PeerId, count: number, size: number) {
     return bench!.blast(peer, count, size);
   },
+  /** Raw bytes on the link to `peer`, past the kernel's encoder: how tests play a broken peer. */
+  async debugSendRaw(peer: PeerId, frames: Uint8Array[]) {
+    for (const f of frames) nic.send(peer, f);
+  },
 };
 
 export type KernelWorkerApi = typeof api;

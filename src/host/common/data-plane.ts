@@ -61,7 +61,7 @@ export class MainDataPlane implements DataPlane {
       return;
     }
     this.channels.get(peer)?.detach();
-    this.channels.set(peer, new BridgedChannel(peer, channel, this.kernel));
+    this.channels.set(peer, new BridgedChannel(peer, channel, this.kernel, () => this.closeConnection(peer, 'data channel closed')));
   }
 
   up(peer: PeerId, fp: Fingerprints): void {
@@ -86,8 +86,10 @@ class BridgedChannel {
     private readonly peer: PeerId,
     private readonly channel: RTCDataChannel,
     private readonly kernel: Endpoint<FromKernel, ToKernel>,
+    onClose: () => void,
   ) {
     channel.bufferedAmountLowThreshold = CHANNEL_LOW_WATER;
+    channel.onclose = onClose;
     channel.onmessage = (ev: MessageEvent) => {
       if (ev.data instanceof ArrayBuffer) this.kernel.post({ t: 'frame', peer, data: ev.data }, [ev.data]);
     };
@@ -128,6 +130,7 @@ class BridgedChannel {
 
   detach(): void {
     this.channel.onmessage = null;
+    this.channel.onclose = null;
     this.channel.onbufferedamountlow = null;
     this.queue.length = 0;
   }
@@ -180,7 +183,8 @@ export class WorkerNic implements NetworkInterface {
         };
         ch.onopen = () => this.maybeUp(msg.peer);
         ch.onclose = () => {
-          if (this.peers.get(msg.peer)?.channel === ch) this.linkDown(msg.peer, 'data channel closed');
+          // The main thread may not notice (the connection itself can linger): tell it.
+          if (this.peers.get(msg.peer)?.channel === ch) this.linkDown(msg.peer, 'data channel closed', true);
         };
         ch.onbufferedamountlow = () => this.events?.drain(msg.peer);
         break;
@@ -221,10 +225,11 @@ export class WorkerNic implements NetworkInterface {
     else if (p.early.length < 64) p.early.push(bytes);
   }
 
-  private linkDown(peer: PeerId, reason: string): void {
+  private linkDown(peer: PeerId, reason: string, tellMain = false): void {
     const p = this.peers.get(peer);
     if (!p) return;
     this.peers.delete(peer);
+    if (tellMain) this.main.post({ t: 'close', peer, reason });
     if (p.channel) {
       p.channel.onclose = p.channel.onmessage = null;
       if (p.channel.readyState === 'open' || p.channel.readyState === 'connecting') p.channel.close();
@@ -239,7 +244,7 @@ export class WorkerNic implements NetworkInterface {
       try {
         p.channel.send(frame as Uint8Array<ArrayBuffer>);
       } catch (err) {
-        this.linkDown(peer, `send failed: ${(err as Error).message}`);
+        this.linkDown(peer, `send failed: ${(err as Error).message}`, true);
       }
       return;
     }

@@ -169,6 +169,7 @@ export class Mesh {
   private open(peer: PeerId, initiator: boolean, session: number): Conn {
     clearTimeout(this.retryTimers.get(peer));
     this.retryTimers.delete(peer);
+    this.opts.log(`${initiator ? 'offering' : 'answering'} ${peer.slice(0, 8)} (session ${session})`);
     const sp = this.opts.createPeer(initiator);
     // Same task as the connection's creation: the data plane may transfer this channel.
     const channel = sp._pc.createDataChannel(DATA_CHANNEL.label, { negotiated: true, id: DATA_CHANNEL.id, ordered: true });
@@ -201,6 +202,7 @@ export class Mesh {
     const wasUp = conn.state === 'up';
     conn.state = 'closed';
     clearTimeout(conn.timeout);
+    this.opts.log(`connection to ${peer.slice(0, 8)} ended: ${reason}`);
     if (this.conns.get(peer) === conn) this.conns.delete(peer);
     try {
       conn.sp.destroy();
@@ -222,6 +224,7 @@ export class Mesh {
       setTimeout(() => {
         this.retryTimers.delete(peer);
         if (this.stopped || !this.room.has(peer) || this.conns.has(peer)) return;
+        this.opts.log(`reconnecting to ${peer.slice(0, 8)}`);
         if (this.opts.self < peer) this.open(peer, true, randomSession());
         else this.signaling.send({ t: 'signal', to: peer, data: { s: 0, knock: true } });
       }, delay),
