@@ -22,14 +22,14 @@ export class BenchPorts {
   }
 
   /** Sequential round trips to `peer`'s echo port; returns each one's duration in ms. */
-  async pingPong(peer: PeerId, count: number, size: number): Promise<number[]> {
+  async pingPong(peer: PeerId, count: number, size: number, timeoutMs = 5000): Promise<number[]> {
     const data = new Uint8Array(size);
     const out: number[] = [];
     for (let i = 0; i < count; i++) {
       const id = this.seq++;
       const t0 = performance.now();
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('echo timed out')), 5000);
+        const timer = setTimeout(() => reject(new Error(`echo timed out after ${timeoutMs} ms`)), timeoutMs);
         this.waiting.set(id, () => {
           clearTimeout(timer);
           this.waiting.delete(id);
@@ -47,7 +47,7 @@ export class BenchPorts {
     const data = new Uint8Array(size);
     const t0 = performance.now();
     for (let i = 0; i < count; i++) this.kernel.send({ peer: this.kernel.self, port: 'bench' }, { peer, port: 'sink' }, { data });
-    await this.pingPong(peer, 1, 0);
+    await this.pingPong(peer, 1, 0, 120_000);
     return { ms: performance.now() - t0 };
   }
 

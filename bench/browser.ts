@@ -1,0 +1,70 @@
+// Shared set-up for browser benchmarks: a relay serving dist/, Debian's Chromium, one browser
+// context per simulated device (as in e2e/), and helpers to open tabs of one cluster.
+import { chromium, type Browser, type Page } from '@playwright/test';
+import { fileURLToPath } from 'node:url';
+import { startRelay, type Relay } from '../src/relay/server.ts';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-ui-for-media-stream',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+export interface Lab {
+  relay: Relay;
+  browser: Browser;
+  base: string;
+  tab(path: string): Promise<{ page: Page; id: string }>;
+  close(): Promise<void>;
+}
+
+export async function lab(): Promise<Lab> {
+  const relay = await startRelay({ port: 0, host: '127.0.0.1', staticDir: fileURLToPath(new URL('../dist', import.meta.url)), log: () => {} });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const base = `http://127.0.0.1:${relay.port}`;
+  return {
+    relay,
+    browser,
+    base,
+    async tab(path) {
+      const ctx = await browser.newContext({ permissions: ['microphone', 'camera'] });
+      const page = await ctx.newPage();
+      await page.goto(base + path);
+      await page.waitForFunction(() => (globalThis as { lshapes?: { peerId?: string } }).lshapes?.peerId);
+      const id = await page.evaluate(() => (globalThis as unknown as { lshapes: { peerId: string } }).lshapes.peerId);
+      return { page, id };
+    },
+    async close() {
+      await browser.close();
+      await relay.close();
+    },
+  };
+}
+
+/** Waits until `page`'s kernel has admitted links to all of `peers`. */
+export async function admitted(page: Page, peers: string[]): Promise<void> {
+  await page.waitForFunction(
+    async (want) => {
+      const links = await (globalThis as unknown as { lshapes: { kernel: { links(): Promise<{ peer: string; state: string }[]> } } }).lshapes.kernel.links();
+      return want.every((p) => links.some((l) => l.peer === p && l.state === 'admitted'));
+    },
+    peers,
+    { timeout: 30_000, polling: 200 },
+  );
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))]!;
+}
