@@ -57,6 +57,7 @@ test('bad frames from a peer are refused with a reason; past the limit the link 
     ['invalid frame (kind chunk)', pack({ k: 'chunk', id: 1, i: 0, n: 1e9, data: new Uint8Array(10) })],
     ['hello after admission', pack({ k: 'hello', v: 1, pub: new Uint8Array(65), nonce: new Uint8Array(32), kind: 'browser' })],
   ];
+  // (the eighth strike, below, is an oversized frame)
   const send = (frames: Uint8Array[]) =>
     a.evaluate(
       ({ to, frames }) => (globalThis as unknown as { lshapes: Lshapes }).lshapes.kernel.debugSendRaw(to, frames.map((f) => new Uint8Array(f))),
@@ -70,7 +71,8 @@ test('bad frames from a peer are refused with a reason; past the limit the link 
   expect(rtt).toHaveLength(3);
 
   // The eighth closes it; then the two live peers reconnect by themselves.
-  await send([new Uint8Array([0xc1])]);
+  await send([new Uint8Array(100 * 1024)]);
+  await expect.poll(() => eventLog(b)).toContain('oversized frame');
   await expect.poll(() => eventLog(b)).toContain('too many bad frames');
   await expect.poll(() => admittedPeers(a), { timeout: 30_000 }).toEqual([idB]);
   await expect.poll(() => admittedPeers(b), { timeout: 30_000 }).toEqual([idA]);
@@ -91,4 +93,18 @@ test('a dropped connection between two live peers comes back by itself', async (
   await expect.poll(() => admittedPeers(b), { timeout: 30_000 }).toEqual([idA]);
   const rtt = await a.evaluate((to) => (globalThis as unknown as { lshapes: Lshapes }).lshapes.kernel.pingPong(to, 3, 16), idB);
   expect(rtt).toHaveLength(3);
+});
+
+test('a stranger who knows the room id but not the token is refused by admission and never listed', async ({ device }) => {
+  const a = await device();
+  const idA = await openTab(a, '/');
+  const room = await a.evaluate(() => (globalThis as unknown as { lshapes: { room: string } }).lshapes.room);
+  const stranger = await device();
+  const idS = await openTab(stranger, `/#c=not-the-cluster-token&room=${room}`);
+  // The relay puts them in one room, WebRTC connects, and admission refuses: a wrong MAC.
+  await expect.poll(() => eventLog(a), { timeout: 30_000 }).toContain(`refused ${idS.slice(0, 8)}: wrong cluster token`);
+  await expect.poll(() => eventLog(stranger), { timeout: 30_000 }).toContain('wrong cluster token');
+  expect(await admittedPeers(a)).toEqual([]);
+  await expectViews([a], [idA]);
+  await expectViews([stranger], [idS]);
 });

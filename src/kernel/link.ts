@@ -5,7 +5,7 @@
 import { checkAuth, checkHello, makeAuth, type AdmissionSide } from './admission.ts';
 import type { Identity } from './identity.ts';
 import type { CryptoDriver, LinkInfo, PeerKind } from './types.ts';
-import { Reassembler, decodeFrame, encodeFrame, splitFrame, PROTOCOL_VERSION, type Frame } from './wire.ts';
+import { Reassembler, decodeFrame, encodeFrame, splitFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION, type Frame } from './wire.ts';
 
 export type LinkState = 'handshaking' | 'admitted' | 'closed';
 
@@ -78,6 +78,7 @@ export class Link {
     this.stats.framesIn++;
     this.stats.bytesIn += bytes.length;
     this.lastHeard = this.env.now();
+    if (bytes.length > MAX_FRAME_BYTES) return this.strike(`oversized frame: ${bytes.length} bytes > ${MAX_FRAME_BYTES}`);
     const decoded = decodeFrame(bytes);
     if (!decoded.ok) return this.strike(decoded.reason);
     let frame = decoded.frame;

@@ -40,7 +40,11 @@ async function start(): Promise<void> {
   const { port1, port2 } = new MessageChannel();
   worker.postMessage({ comlink: port2 }, [port2]);
   const kernel = Comlink.wrap<KernelWorkerApi>(port1);
-  const { peerId, room } = await kernel.boot(identity, token);
+  const booted = await kernel.boot(identity, token);
+  const { peerId } = booted;
+  // `#c=…&room=<hex>` joins another cluster's relay room with this tab's own token: admission
+  // must then refuse every link. It is how the e2e tests play a stranger who knows a room id.
+  const room = new URLSearchParams(location.hash.slice(1)).get('room')?.match(/^[0-9a-f]{64}$/)?.[0] ?? booted.room;
 
   const mode = chooseMode(worker);
   let mesh: Mesh | undefined;
