@@ -33,7 +33,7 @@ export const Frame = z.discriminatedUnion('k', [
     sig: bytes.refine((b) => b.length > 0 && b.length <= 256, 'signature size'),
   }),
   // A port-to-port message. The sender peer is the link's admitted peer: it cannot be forged.
-  z.object({ k: z.literal('msg'), from: portName, to: portName, body: z.unknown() }),
+  z.object({ k: z.literal('msg'), from: portName, to: portName, body: z.custom<unknown>((b) => isPlainData(b, 0), 'body must be plain data') }),
   z.object({
     k: z.literal('chunk'),
     id: z.number().int().nonnegative(),
@@ -47,6 +47,36 @@ export const Frame = z.discriminatedUnion('k', [
 ]);
 export type Frame = z.infer<typeof Frame>;
 export type FrameKind = Frame['k'];
+
+/** Deepest nesting a message body may have. */
+export const MAX_BODY_DEPTH = 32;
+
+/**
+ * Message bodies are plain data: null, booleans, numbers, bigints, strings, bytes, arrays and
+ * plain objects. msgpackr can also decode extension types (Date, Set, RegExp, Error…); a peer
+ * must not be able to hand a server such objects.
+ */
+export function isPlainData(v: unknown, depth: number): boolean {
+  if (v === null || v === undefined) return true;
+  switch (typeof v) {
+    case 'boolean':
+    case 'number':
+    case 'bigint':
+    case 'string':
+      return true;
+    case 'object': {
+      if (depth >= MAX_BODY_DEPTH) return false;
+      if (v instanceof Uint8Array) return true;
+      if (Array.isArray(v)) return v.every((x) => isPlainData(x, depth + 1));
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in v) if (!isPlainData((v as Record<string, unknown>)[key], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
 
 // useRecords:false keeps the format plain MessagePack that any decoder reads;
 // mapsAsObjects gives plain objects for the schema check.

@@ -113,8 +113,10 @@ export class Membership {
       if (cur && compareRecords(r, cur) <= 0) continue;
       if (!cur && r.status !== 'alive') continue; // no need to learn of the dead we never knew
       if (!cur || cur.status !== r.status || !sameEntry(cur.entry, r.entry)) changed = true;
-      this.members.set(r.id, { ...r, entry: { ...r.entry }, changedAt: now });
-      this.tombstones.delete(r.id);
+      // Built field by field: `{ ...r, entry, changedAt }` takes V8's slow path (about 10x), and
+      // this line runs for every record of every gossip message.
+      this.members.set(r.id, { id: r.id, incarnation: r.incarnation, heartbeat: r.heartbeat, status: r.status, entry: { ...r.entry }, changedAt: now });
+      if (tomb) this.tombstones.delete(r.id);
     }
     return changed;
   }
@@ -130,7 +132,9 @@ export class Membership {
 
   /** Everything we know, for gossip. */
   digest(): MemberRecord[] {
-    return [...this.members.values()].map(({ changedAt: _, ...r }) => r);
+    const out: MemberRecord[] = [];
+    for (const m of this.members.values()) out.push({ id: m.id, incarnation: m.incarnation, heartbeat: m.heartbeat, status: m.status, entry: m.entry });
+    return out;
   }
 
   /** Alive peers (ourselves included), sorted by id: the view every peer converges to. */
