@@ -1,32 +1,53 @@
-// `npm run bench`: builds nothing itself (run `npm run build` first), measures, prints a
-// table and writes bench/results/latest.json. Numbers, never assertions: see README.
-import { mkdir, writeFile } from 'node:fs/promises';
+// `npm run bench`: measures, prints the tables, writes bench/results/latest.json and puts the
+// tables into README.md between the bench markers. Numbers, never assertions.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { runClusterBench } from './cluster.ts';
+import { runSimBench } from './sim.ts';
 
 const f = (x: number, d = 2) => x.toFixed(d);
 
-const cluster = await runClusterBench();
-const rows: string[][] = [['figure', 'transfer (channel in worker)', 'bridge (via main thread)', 'target']];
-const [t, b] = cluster.planes as [(typeof cluster.planes)[0], (typeof cluster.planes)[0]];
-rows.push(['raw data channel RTT, 64 B (mean ms)', f(t.rawRttMs, 3), f(b.rawRttMs, 3), '']);
-rows.push(['kernel port→port RTT, 64 B (mean ms)', f(t.kernelRttMs, 3), f(b.kernelRttMs, 3), '']);
-rows.push(['kernel / raw RTT', `${f(t.rttRatio)}×`, `${f(b.rttRatio)}×`, '≤ 1.5×']);
-rows.push(['kernel RTT p99 (ms)', f(t.kernelRttP99Ms, 3), f(b.kernelRttP99Ms, 3), '']);
-rows.push(['raw msgs/s, 64 B', f(t.rawMsgsPerS, 0), f(b.rawMsgsPerS, 0), '']);
-rows.push(['kernel msgs/s, 64 B', f(t.kernelMsgsPerS, 0), f(b.kernelMsgsPerS, 0), '']);
-rows.push(['raw MiB/s, 256 KiB messages', f(t.rawMiBps, 1), f(b.rawMiBps, 1), '']);
-rows.push(['kernel MiB/s, 256 KiB messages', f(t.kernelMiBps, 1), f(b.kernelMiBps, 1), '']);
-rows.push(['closed tab gone from the others (ms)', String(cluster.detection.closedMs), '', '≤ 5000']);
-rows.push(['crashed tab gone from the others (ms)', String(cluster.detection.crashedMs), '', '≤ 5000']);
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
 
-const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-console.log(line(rows[0]!));
-console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of rows.slice(1)) console.log(line(r));
+const cluster = await runClusterBench();
+const [t, b] = cluster.planes as [(typeof cluster.planes)[0], (typeof cluster.planes)[0]];
+const clusterTable = table([
+  ['between two tabs', 'transfer (channel in worker)', 'bridge (via main thread)', 'target'],
+  ['raw data channel RTT, 64 B (mean ms)', f(t.rawRttMs, 3), f(b.rawRttMs, 3), ''],
+  ['kernel port→port RTT, 64 B (mean ms)', f(t.kernelRttMs, 3), f(b.kernelRttMs, 3), ''],
+  ['kernel / raw RTT', `${f(t.rttRatio)}×`, `${f(b.rttRatio)}×`, '≤ 1.5×'],
+  ['kernel RTT p99 (ms)', f(t.kernelRttP99Ms, 1), f(b.kernelRttP99Ms, 1), ''],
+  ['raw msgs/s, 64 B', f(t.rawMsgsPerS, 0), f(b.rawMsgsPerS, 0), ''],
+  ['kernel msgs/s, 64 B', f(t.kernelMsgsPerS, 0), f(b.kernelMsgsPerS, 0), ''],
+  ['raw MiB/s, 256 KiB messages', f(t.rawMiBps, 1), f(b.rawMiBps, 1), ''],
+  ['kernel MiB/s, 256 KiB messages', f(t.kernelMiBps, 1), f(b.kernelMiBps, 1), ''],
+]);
+const membershipTable = table([
+  ['membership', 'value', 'target'],
+  ['4 tabs: closed tab gone from the others (ms)', String(cluster.detection.closedMs), '≤ 5000'],
+  ['4 tabs: crashed tab gone from the others (ms)', String(cluster.detection.crashedMs), '≤ 5000'],
+]);
+const sim = await runSimBench(200);
+const simTable = table([
+  ['simulator, 200 peers (sparse mesh, 8 dials each, 20±15 ms links)', 'value'],
+  ['joins → every view exact (virtual ms)', String(sim.joinConvergeVirtualMs)],
+  ['20 crashes → every view exact (virtual ms)', String(sim.crashDetectVirtualMs)],
+  ['wall ms per simulated second', f(sim.wallMsPerVirtualS, 0)],
+  ['trace lines; replay from the same seed identical', `${sim.traceLines}; ${sim.replayIdentical ? 'yes' : 'NO'}`],
+]);
+
+const all = `${clusterTable}\n\n${membershipTable}\n\n${simTable}`;
+console.log(all);
 
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-const result = { date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, cluster };
-await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify(result, null, 2));
-console.log('\nwrote bench/results/latest.json');
+const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version };
+await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, cluster, sim }, null, 2));
+const readmeUrl = new URL('../README.md', import.meta.url);
+const readme = await readFile(readmeUrl, 'utf8');
+const marked = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${all}\n<!-- bench:end -->`);
+if (marked !== readme) await writeFile(readmeUrl, marked);
+console.log('\nwrote bench/results/latest.json and the README tables');
