@@ -40,6 +40,8 @@ export interface DataPlane {
 export const DATA_CHANNEL = { label: 'lshapes', id: 1000 } as const;
 const CONNECT_TIMEOUT_MS = 15_000;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
+/** After this many failed attempts in a row, wait until the peer joins the relay room again. */
+const MAX_ATTEMPTS = 10;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_MS = 10_000;
 
@@ -119,6 +121,7 @@ export class Mesh {
         break;
       case 'joined': {
         this.room.add(msg.peer);
+        this.attempts.delete(msg.peer);
         // A peer that (re)joins gets a fresh connection: its old one, if any, belongs to a closed tab.
         const old = this.conns.get(msg.peer);
         if (old && old.state !== 'up') this.end(msg.peer, old, 'peer rejoined');
@@ -218,6 +221,10 @@ export class Mesh {
     if (this.retryTimers.has(peer)) return;
     const n = this.attempts.get(peer) ?? 0;
     this.attempts.set(peer, n + 1);
+    if (n >= MAX_ATTEMPTS) {
+      this.opts.log(`giving up on ${peer.slice(0, 8)} after ${n} failed attempts, until it joins again`);
+      return;
+    }
     const delay = RETRY_MS[Math.min(n, RETRY_MS.length - 1)]! * (0.75 + Math.random() * 0.5);
     this.retryTimers.set(
       peer,
