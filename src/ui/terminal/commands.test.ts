@@ -1,0 +1,362 @@
+import { describe, expect, it } from 'vitest';
+import { stripAnsi } from './ansi.ts';
+import {
+  Shell,
+  ShellSyntaxError,
+  UsageError,
+  formatColumns,
+  formatSize,
+  normalizePath,
+  parseRunArgs,
+  quoteWord,
+  resolvePeer,
+  tokenize,
+  type ForegroundJob,
+  type ShellConsole,
+} from './commands.ts';
+import { FakeBackend, GOSSIP, NODE, SELF } from './fake-backend.ts';
+
+const dec = new TextDecoder();
+
+/** Records what the interpreter writes, colours kept in `raw`, stripped in `text`. */
+class RecordingConsole implements ShellConsole {
+  raw = '';
+  errors: string[] = [];
+  cleared = 0;
+  job: ForegroundJob | undefined;
+  jobs: (ForegroundJob | undefined)[] = [];
+  print(text: string) {
+    this.raw += text;
+  }
+  error(message: string) {
+    this.errors.push(message);
+    this.raw += `!${message}\n`;
+  }
+  clear() {
+    this.cleared++;
+  }
+  stdout(bytes: Uint8Array) {
+    this.raw += dec.decode(bytes);
+  }
+  stderr(bytes: Uint8Array) {
+    this.raw += `[stderr]${dec.decode(bytes)}`;
+  }
+  foreground(job: ForegroundJob | undefined) {
+    this.job = job;
+    this.jobs.push(job);
+  }
+  get text() {
+    return stripAnsi(this.raw);
+  }
+}
+
+async function exec(line: string, backend = new FakeBackend()) {
+  const con = new RecordingConsole();
+  await new Shell(backend).execute(line, con);
+  return { con, backend };
+}
+
+/** Waits until `f` holds, polling on macrotasks. */
+async function until(f: () => boolean, what = 'condition') {
+  for (let i = 0; i < 200; i++) {
+    if (f()) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('tokenize', () => {
+  it('splits on runs of blanks', () => {
+    expect(tokenize('  run  hello\tworld  ')).toEqual(['run', 'hello', 'world']);
+    expect(tokenize('')).toEqual([]);
+    expect(tokenize('   ')).toEqual([]);
+  });
+
+  it('keeps single-quoted text literal, backslashes included', () => {
+    expect(tokenize(`echo 'a  b' 'c\\d' '"'`)).toEqual(['echo', 'a  b', 'c\\d', '"']);
+  });
+
+  it('handles escapes inside double quotes', () => {
+    expect(tokenize(`echo "say \\"hi\\"" "back\\\\slash" "\\n stays"`)).toEqual(['echo', 'say "hi"', 'back\\slash', '\\n stays']);
+    expect(tokenize(`"it's"`)).toEqual(["it's"]);
+  });
+
+  it('escapes one character outside quotes', () => {
+    expect(tokenize('cat my\\ file.txt \\"q\\\' \\\\')).toEqual(['cat', 'my file.txt', `"q'`, '\\']);
+  });
+
+  it('joins adjacent quoted and bare parts into one word, and keeps empty words', () => {
+    expect(tokenize(`a"b c"'d'e`)).toEqual(['ab cde']);
+    expect(tokenize(`echo '' ""`)).toEqual(['echo', '', '']);
+  });
+
+  it('rejects unterminated quotes and a trailing backslash', () => {
+    expect(() => tokenize(`echo 'abc`)).toThrow(new ShellSyntaxError('unterminated single quote'));
+    expect(() => tokenize(`echo "abc`)).toThrow(new ShellSyntaxError('unterminated double quote'));
+    expect(() => tokenize(`echo "abc\\"`)).toThrow(ShellSyntaxError);
+    expect(() => tokenize('echo abc\\')).toThrow(new ShellSyntaxError('trailing backslash'));
+  });
+});
+
+describe('parseRunArgs', () => {
+  it('takes the program and its arguments', () => {
+    expect(parseRunArgs(['hello', 'a', 'b'])).toEqual({ prog: 'hello', args: ['a', 'b'], on: undefined });
+  });
+
+  it('takes --on after the arguments, before the program, or as --on=', () => {
+    expect(parseRunArgs(['hello', 'a', '--on', 'a1f'])).toEqual({ prog: 'hello', args: ['a'], on: 'a1f' });
+    expect(parseRunArgs(['--on', 'a1f', 'hello', 'a'])).toEqual({ prog: 'hello', args: ['a'], on: 'a1f' });
+    expect(parseRunArgs(['--on=a1f', 'hello'])).toEqual({ prog: 'hello', args: [], on: 'a1f' });
+    expect(parseRunArgs(['hello', 'x', '--on=7e'])).toEqual({ prog: 'hello', args: ['x'], on: '7e' });
+  });
+
+  it('passes everything after -- to the program', () => {
+    expect(parseRunArgs(['hello', '--', 'x', '--on', 'y'])).toEqual({ prog: 'hello', args: ['x', '--on', 'y'], on: undefined });
+  });
+
+  it('rejects a missing program, a missing peer and a second --on', () => {
+    expect(() => parseRunArgs([])).toThrow(/usage: run <prog>/);
+    expect(() => parseRunArgs(['--on', 'a1'])).toThrow(/usage: run <prog>/);
+    expect(() => parseRunArgs(['hello', '--on'])).toThrow(new UsageError('--on needs a peer id (or a prefix of one)'));
+    expect(() => parseRunArgs(['--on', 'a1', 'hello', '--on', 'b'])).toThrow(/--on given twice/);
+  });
+});
+
+describe('resolvePeer', () => {
+  const peers = new FakeBackend().peerRows;
+
+  it('resolves a unique prefix, case-insensitively, to the full id', () => {
+    expect(resolvePeer('7e', peers)).toBe(GOSSIP);
+    expect(resolvePeer('A1F', peers)).toBe(NODE);
+    expect(resolvePeer('a1b2', peers)).toBe(SELF);
+  });
+
+  it('lets an exact id win over longer ids it prefixes', () => {
+    const rows = [...peers, { ...peers[1]!, id: 'abc' }, { ...peers[1]!, id: 'abcd' }];
+    expect(resolvePeer('abc', rows)).toBe('abc');
+  });
+
+  it('names the candidates of an ambiguous prefix', () => {
+    expect(() => resolvePeer('a1', peers)).toThrow('ambiguous peer "a1": matches a1b2c3d4, a1f00d5e');
+  });
+
+  it('says when nothing matches', () => {
+    expect(() => resolvePeer('ff', peers)).toThrow('no peer matches "ff" (see peers)');
+    expect(() => resolvePeer('', peers)).toThrow('empty peer id');
+  });
+});
+
+describe('helpers', () => {
+  it('normalizes paths', () => {
+    expect(normalizePath('')).toBe('/');
+    expect(normalizePath('docs')).toBe('/docs');
+    expect(normalizePath('/docs//a/./b/../c/')).toBe('/docs/a/c');
+    expect(normalizePath('/../..')).toBe('/');
+  });
+
+  it('aligns columns, right-aligned where asked, without trailing blanks', () => {
+    expect(formatColumns([['A', 'BB', 'C'], ['long', '1', 'x'], ['z', '100', '']], ['left', 'right'])).toBe(
+      'A      BB  C\n' + 'long    1  x\n' + 'z     100\n',
+    );
+  });
+
+  it('aligns by visible width, ignoring colours', () => {
+    const out = formatColumns([['\x1b[31mred\x1b[0m', 'x'], ['plain!', 'y']]);
+    expect(stripAnsi(out)).toBe('red     x\nplain!  y\n');
+  });
+
+  it('formats sizes and quotes words', () => {
+    expect([0, 512, 1536, 5 * 1024 * 1024].map(formatSize)).toEqual(['0 B', '512 B', '1.5 KiB', '5.0 MiB']);
+    expect([quoteWord('a'), quoteWord('a b'), quoteWord(''), quoteWord("it's")]).toEqual(['a', "'a b'", "''", `'it'\\''s'`]);
+  });
+});
+
+describe('Shell commands', () => {
+  it('help lists every command with its usage', async () => {
+    const { con } = await exec('help');
+    for (const usage of ['run <prog> [args…] [--on <peer>]', 'ps', 'kill <pid>', 'peers', 'ls [path]', 'cat <path>', 'help [cmd]', 'clear']) {
+      expect(con.text).toMatch(new RegExp(`^${usage.replace(/[[\]<>.…]/g, '\\$&')} +\\S`, 'm'));
+    }
+    expect(con.errors).toEqual([]);
+  });
+
+  it('help <cmd> explains one command; help run lists the programs', async () => {
+    expect((await exec('help kill')).con.text).toBe('usage: kill <pid>\nstop a process\n');
+    const run = (await exec('help run')).con.text;
+    expect(run).toContain('usage: run <prog> [args…] [--on <peer>]');
+    expect(run).toContain('programs: echo fail greet hello spin stubborn upper\n');
+    expect((await exec('help nope')).con.errors).toEqual(['help: no such command: nope']);
+    expect((await exec('help toString')).con.errors).toEqual(['help: no such command: toString']);
+  });
+
+  it('reports an unknown command', async () => {
+    const { con } = await exec('frobnicate --now');
+    expect(con.errors).toEqual(['unknown command: frobnicate (try help)']);
+    expect(con.text).toBe('!unknown command: frobnicate (try help)\n');
+  });
+
+  it('reports syntax errors without running anything', async () => {
+    const { con, backend } = await exec(`run hello 'oops`);
+    expect(con.errors).toEqual(['syntax error: unterminated single quote']);
+    expect(backend.calls.run).toEqual([]);
+  });
+
+  it('does nothing for a blank line', async () => {
+    const { con } = await exec('   ');
+    expect(con.raw).toBe('');
+  });
+
+  it('peers: aligned columns, this tab first, then direct links, then gossip', async () => {
+    const { con } = await exec('peers');
+    expect(con.text).toBe(
+      [
+        'ID        KIND     STATE      LOAD  CAP     RTT     UPTIME',
+        'a1b2c3d4  browser  self        0.5    4       —      3 min',
+        'a1f00d5e  node     connected  1.25   16  3.1 ms  2 h 5 min',
+        '7e57ab1e  browser  gossip        0    2       —       30 s',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('ps: one aligned row per process, by pid, with state and peer', async () => {
+    const backend = new FakeBackend();
+    const shell = new Shell(backend);
+    const con = new RecordingConsole();
+    // Two processes: one that runs on, one that exits.
+    void shell.execute(`run spin 'a b' --on 7e`, con);
+    await until(() => con.job !== undefined, 'spin in the foreground');
+    con.job!.interrupt();
+    await until(() => con.job === undefined, 'spin to exit');
+    await shell.execute('run fail', con);
+    const ps = new RecordingConsole();
+    await shell.execute('ps', ps);
+    expect(ps.text).toBe(
+      [
+        'PID  STATE         PEER      COMMAND',
+        '  1  EXITED (130)  7e57ab1e  spin \'a b\'',
+        '  2  EXITED (3)    a1b2c3d4  fail',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('ls lists directories first, with sizes and replicas; relative paths start at /', async () => {
+    expect((await exec('ls')).con.text).toBe(
+      [
+        ' dir              docs/',
+        ' dir              empty/',
+        ' 7 B  on 2 peers  blob.bin',
+        '38 B  on 2 peers  hello.txt',
+        '',
+      ].join('\n'),
+    );
+    expect((await exec('ls docs/../docs')).con.text).toBe('10 B  on 2 peers  readme.md\n');
+    expect((await exec('ls /empty')).con.raw).toBe('');
+  });
+
+  it('ls and cat report backend errors prefixed with the command', async () => {
+    expect((await exec('ls /nope')).con.errors).toEqual(['ls: /nope: no such directory']);
+    expect((await exec('cat /docs')).con.errors).toEqual(['cat: /docs: is a directory']);
+    expect((await exec('cat')).con.errors).toEqual(['usage: cat <path>']);
+  });
+
+  it('cat prints text files and refuses binary ones', async () => {
+    expect((await exec('cat hello.txt')).con.text).toBe('hello from the filesystem\nsecond line\n');
+    expect((await exec('cat /blob.bin')).con.errors).toEqual(['cat: /blob.bin: binary file (7 B), not shown']);
+  });
+
+  it('kill validates the pid and passes it on', async () => {
+    expect((await exec('kill')).con.errors).toEqual(['usage: kill <pid>']);
+    expect((await exec('kill 1 2')).con.errors).toEqual(['usage: kill <pid>']);
+    expect((await exec('kill abc')).con.errors).toEqual(['kill: not a pid: abc']);
+    expect((await exec('kill -3')).con.errors).toEqual(['kill: not a pid: -3']);
+    const { con, backend } = await exec('kill 42');
+    expect(backend.calls.kill).toEqual([42]);
+    expect(con.errors).toEqual(['kill: no such process: 42']);
+  });
+
+  it('ps, peers and clear take no arguments', async () => {
+    expect((await exec('ps -a')).con.errors).toEqual(['usage: ps']);
+    expect((await exec('peers x')).con.errors).toEqual(['usage: peers']);
+    const clear = await exec('clear');
+    expect(clear.con.cleared).toBe(1);
+    expect((await exec('clear all')).con.cleared).toBe(0);
+  });
+
+  it('run streams the output and returns when the process exits', async () => {
+    const { con, backend } = await exec('run hello "big world"');
+    expect(backend.calls.run).toEqual([{ prog: 'hello', args: ['big world'], on: undefined }]);
+    expect(con.text).toBe('Hello, big world!\nI am pid 1 on a1b2c3d4.\n');
+    // The job owned the keyboard while it ran and gave it back.
+    expect(con.jobs.map((j) => j?.pid)).toEqual([1, undefined]);
+  });
+
+  it('run --on resolves a peer prefix to the full id', async () => {
+    const { con, backend } = await exec('run hello --on a1f');
+    expect(backend.calls.run).toEqual([{ prog: 'hello', args: [], on: NODE }]);
+    expect(con.text).toContain('on a1f00d5e.');
+  });
+
+  it('run --on refuses an ambiguous or unknown prefix before running anything', async () => {
+    const amb = await exec('run hello --on a1');
+    expect(amb.con.errors).toEqual(['run: ambiguous peer "a1": matches a1b2c3d4, a1f00d5e']);
+    expect(amb.backend.calls.run).toEqual([]);
+    const none = await exec('run hello --on zz');
+    expect(none.con.errors).toEqual(['run: no peer matches "zz" (see peers)']);
+    expect(none.backend.calls.run).toEqual([]);
+  });
+
+  it('run reports an unknown program and a non-zero exit code', async () => {
+    expect((await exec('run nope')).con.errors).toEqual(['run: no such program: nope']);
+    const fail = await exec('run fail');
+    expect(fail.con.text).toBe('[stderr]fail: something went wrong\n[pid 1 exited with code 3]\n');
+  });
+
+  it('the foreground job carries stdin and EOF to the process', async () => {
+    const backend = new FakeBackend();
+    const con = new RecordingConsole();
+    const done = new Shell(backend).execute('run upper', con);
+    await until(() => con.job !== undefined, 'the job');
+    const enc = new TextEncoder();
+    con.job!.stdin(enc.encode('abc\n'));
+    await until(() => con.text.includes('ABC\n'), 'ABC');
+    con.job!.eof();
+    await done;
+    expect(backend.calls.stdin).toEqual(['abc\n']);
+    expect(backend.calls.eof).toEqual([1]);
+    expect(con.text).toBe('ABC\n[upper: end of input]\n');
+  });
+
+  it('Ctrl-C kills the process; a second one detaches from a process that does not exit', async () => {
+    const backend = new FakeBackend();
+    const con = new RecordingConsole();
+    const done = new Shell(backend).execute('run stubborn', con);
+    await until(() => con.job !== undefined, 'the job');
+    con.job!.interrupt();
+    await until(() => backend.calls.kill.length === 1, 'kill');
+    expect(backend.calls.kill).toEqual([1]);
+    expect(con.job).toBeDefined(); // still waiting for it
+    con.job!.interrupt();
+    await done;
+    expect(backend.calls.kill).toEqual([1]);
+    expect(con.text).toBe('[pid 1 detached: it may still be running, see ps]\n');
+    expect(con.job).toBeUndefined();
+  });
+});
+
+describe('Shell.complete', () => {
+  it('offers commands first, programs after run (past --on), peers after --on, commands after help', async () => {
+    const shell = new Shell(new FakeBackend());
+    await shell.refreshCompletions();
+    expect(shell.complete('')).toContain('peers');
+    expect(shell.complete('pe')).toContain('run');
+    expect(shell.complete('run ')).toEqual(['echo', 'fail', 'greet', 'hello', 'spin', 'stubborn', 'upper']);
+    expect(shell.complete('run --on 7e hel')).toContain('hello');
+    expect(shell.complete('run --on ')).toEqual(['7e57ab1e', 'a1b2c3d4', 'a1f00d5e']);
+    expect(shell.complete('run hello ')).toEqual([]);
+    expect(shell.complete('help ')).toContain('kill');
+    expect(shell.complete('help kill ')).toEqual([]);
+    expect(shell.complete('ls ')).toEqual([]);
+  });
+});

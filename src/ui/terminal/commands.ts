@@ -1,0 +1,569 @@
+// The terminal's command language: a tokenizer with quotes and escapes, and an interpreter for
+// run, ps, kill, peers, ls, cat, help and clear. Pure: no xterm, no DOM. It runs against a
+// ShellBackend (the kernel, through the tab's adapter) and writes to a ShellConsole (the screen).
+import type { PeerId, PeerKind } from '../../kernel/types.ts';
+import type { PeerState } from '../../servers/synchronizer/protocol.ts';
+import { formatLoad, formatRtt, formatUptime, shortId } from '../format.ts';
+import { SGR, paint, visibleWidth } from './ansi.ts';
+
+// ---- what the interpreter runs against ----
+
+/** Thread states, as DESIGN.md names them. */
+export type ProcessState = 'READY' | 'RUNNING' | 'WAITING' | 'WAIT_CONFIRM' | 'STOPPED' | 'MIGRATING' | 'EXITED';
+
+export interface ProcessRow {
+  pid: number;
+  /** The program's name, as given to run. */
+  prog: string;
+  args: string[];
+  /** The peer the process runs on now (it changes when the process migrates). */
+  peer: PeerId;
+  state: ProcessState;
+  /** Set once state is EXITED. */
+  exitCode?: number;
+}
+
+/** One peer as `peers` lists it. A Synchronizer PeerView is one. */
+export interface PeerRow {
+  id: PeerId;
+  kind: PeerKind;
+  state: PeerState;
+  load: number;
+  capacity: number;
+  uptimeMs: number;
+  rttMs?: number | undefined;
+}
+
+export interface DirEntry {
+  name: string;
+  kind: 'file' | 'dir';
+  /** Bytes; files only. */
+  size?: number;
+  /** On how many peers the content is stored ("on N peers"). */
+  replicas?: number;
+}
+
+/** Where a process's output goes. The backend calls these while the process runs. */
+export interface ProcessIO {
+  onStdout(bytes: Uint8Array): void;
+  onStderr(bytes: Uint8Array): void;
+}
+
+/** A started process, as the shell holds it while it runs in the foreground. */
+export interface ProcessHandle {
+  pid: number;
+  /** Resolves with the exit code once the process has exited (killed included) and every byte of
+   *  its output has been delivered through `io`; rejects if the process was lost. */
+  exit: Promise<number>;
+  /** Bytes for the process's stdin (fd 0). */
+  writeStdin(bytes: Uint8Array): void | Promise<void>;
+  /** End of file on stdin: the next read after what was written returns 0 bytes. */
+  closeStdin(): void | Promise<void>;
+}
+
+/** What the terminal needs from the system. Every method rejects with an Error whose message is
+ *  shown to the user as is (one line), so say what went wrong: "no such program: foo". */
+export interface ShellBackend {
+  /** Starts `prog` with `args` (argv[0] excluded). `on` is a full peer id; without it the
+   *  Scheduler decides where it runs. */
+  run(prog: string, args: string[], opts: { on?: PeerId; io: ProcessIO }): Promise<ProcessHandle>;
+  ps(): Promise<ProcessRow[]>;
+  kill(pid: number): Promise<void>;
+  peers(): Promise<PeerRow[]>;
+  /** An absolute, normalized path: "/", "/docs". */
+  ls(path: string): Promise<DirEntry[]>;
+  cat(path: string): Promise<Uint8Array>;
+  /** The names run accepts. */
+  programs(): Promise<string[]>;
+}
+
+/** The foreground process as the terminal sees it: keystrokes go to stdin, Ctrl-C interrupts. */
+export interface ForegroundJob {
+  pid: number;
+  stdin(bytes: Uint8Array): void;
+  eof(): void;
+  /** Ctrl-C. The first one kills the process; a second one, if it still has not exited, detaches
+   *  the terminal from it (it may still be running: the peer may be unreachable). */
+  interrupt(): void;
+}
+
+/** Where the interpreter writes. Text uses '\n' line ends; the screen converts. */
+export interface ShellConsole {
+  /** The shell's own output. May hold SGR colour sequences. */
+  print(text: string): void;
+  /** A one-line error message; the console shows it in red on its own line. */
+  error(message: string): void;
+  /** Clears the screen and its scrollback. */
+  clear(): void;
+  stdout(bytes: Uint8Array): void;
+  stderr(bytes: Uint8Array): void;
+  /** The job that now owns the keyboard, or undefined when the shell has it back. */
+  foreground(job: ForegroundJob | undefined): void;
+}
+
+// ---- tokens ----
+
+export class ShellSyntaxError extends Error {
+  override name = 'ShellSyntaxError';
+}
+
+/** Splits a command line into words, like a POSIX shell without expansions: whitespace separates
+ *  words; '…' is literal; in "…" a backslash escapes " \ $ ` only; elsewhere a backslash makes the
+ *  next character literal. '' and "" are empty words. Throws ShellSyntaxError on an unterminated
+ *  quote or a trailing backslash. */
+export function tokenize(line: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i]!;
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+      i++;
+    } else if (c === '\\') {
+      if (i + 1 >= line.length) throw new ShellSyntaxError('trailing backslash');
+      word += line[i + 1];
+      inWord = true;
+      i += 2;
+    } else if (c === "'") {
+      const close = line.indexOf("'", i + 1);
+      if (close < 0) throw new ShellSyntaxError('unterminated single quote');
+      word += line.slice(i + 1, close);
+      inWord = true;
+      i = close + 1;
+    } else if (c === '"') {
+      inWord = true;
+      i++;
+      for (;;) {
+        if (i >= line.length) throw new ShellSyntaxError('unterminated double quote');
+        const d = line[i]!;
+        if (d === '"') {
+          i++;
+          break;
+        }
+        if (d === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) {
+          word += line[i + 1];
+          i += 2;
+        } else {
+          word += d;
+          i++;
+        }
+      }
+    } else {
+      word += c;
+      inWord = true;
+      i++;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+// ---- run's arguments and peer prefixes ----
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface RunArgs {
+  prog: string;
+  args: string[];
+  /** The peer as the user typed it (an id or an id prefix). */
+  on: string | undefined;
+}
+
+/** run's words after "run": `[--on <peer>] <prog> [args…] [--on <peer>]`, also `--on=<peer>`.
+ *  A `--` right after the program passes everything after it to the program untouched. */
+export function parseRunArgs(words: readonly string[]): RunArgs {
+  let on: string | undefined;
+  const setOn = (v: string | undefined) => {
+    if (v === undefined || v === '') throw new UsageError('--on needs a peer id (or a prefix of one)');
+    if (on !== undefined) throw new UsageError('--on given twice');
+    on = v;
+  };
+  let i = 0;
+  // Options before the program.
+  while (i < words.length && words[i]!.startsWith('--on')) {
+    const w = words[i]!;
+    if (w === '--on') {
+      setOn(words[i + 1]);
+      i += 2;
+    } else if (w.startsWith('--on=')) {
+      setOn(w.slice(5));
+      i++;
+    } else break;
+  }
+  const prog = words[i];
+  if (prog === undefined || prog === '') throw new UsageError('usage: run <prog> [args…] [--on <peer>]');
+  let args = words.slice(i + 1);
+  if (args[0] === '--') return { prog, args: args.slice(1), on };
+  // A trailing --on belongs to run.
+  const n = args.length;
+  if (n >= 2 && args[n - 2] === '--on') {
+    setOn(args[n - 1]);
+    args = args.slice(0, n - 2);
+  } else if (n >= 1 && args[n - 1]!.startsWith('--on=')) {
+    setOn(args[n - 1]!.slice(5));
+    args = args.slice(0, n - 1);
+  } else if (n >= 1 && args[n - 1] === '--on') {
+    setOn(undefined);
+  }
+  return { prog, args, on };
+}
+
+/** The one peer whose id starts with `prefix` (case-insensitive; an exact id always wins).
+ *  Throws a UsageError naming the candidates when there is none or more than one. */
+export function resolvePeer(prefix: string, peers: readonly PeerRow[]): PeerId {
+  const p = prefix.toLowerCase();
+  if (p === '') throw new UsageError('empty peer id');
+  const ids = [...new Set(peers.map((x) => x.id))];
+  const exact = ids.find((id) => id.toLowerCase() === p);
+  if (exact !== undefined) return exact;
+  const matches = ids.filter((id) => id.toLowerCase().startsWith(p)).sort();
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new UsageError(`no peer matches "${prefix}" (see peers)`);
+  // Show each candidate long enough to tell it from the others.
+  const len = Math.max(8, p.length + 4);
+  const shown = matches.slice(0, 5).map((id) => id.slice(0, len));
+  const more = matches.length > 5 ? `, and ${matches.length - 5} more` : '';
+  throw new UsageError(`ambiguous peer "${prefix}": matches ${shown.join(', ')}${more}`);
+}
+
+// ---- paths ----
+
+/** An absolute path without ".", "..", empty or trailing parts. Relative paths start at "/". */
+export function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return '/' + out.join('/');
+}
+
+// ---- text layout ----
+
+export type Align = 'left' | 'right';
+
+/** Rows as aligned columns, two spaces apart, no trailing blanks, each line ending in '\n'. */
+export function formatColumns(rows: readonly (readonly string[])[], align: readonly Align[] = []): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleWidth(cell))));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => {
+          const pad = ' '.repeat((widths[i] ?? 0) - visibleWidth(cell));
+          if (align[i] === 'right') return pad + cell;
+          return i === row.length - 1 ? cell : cell + pad;
+        })
+        .join('  ')
+        .replace(/ +$/, '') + '\n',
+    )
+    .join('');
+}
+
+/** "0 B", "512 B", "1.5 KiB", "12.0 MiB". */
+export function formatSize(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '—';
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+const STATE_STYLE: Record<ProcessState, keyof typeof SGR | undefined> = {
+  READY: undefined,
+  RUNNING: 'green',
+  WAITING: 'cyan',
+  WAIT_CONFIRM: 'yellow',
+  STOPPED: 'magenta',
+  MIGRATING: 'blue',
+  EXITED: 'dim',
+};
+
+export function formatPs(rows: readonly ProcessRow[]): string {
+  const sorted = [...rows].sort((a, b) => a.pid - b.pid);
+  const table = [
+    ['PID', 'STATE', 'PEER', 'COMMAND'].map((h) => paint('bold', h)),
+    ...sorted.map((p) => {
+      const state = p.state === 'EXITED' && p.exitCode !== undefined ? `EXITED (${p.exitCode})` : p.state;
+      const style = STATE_STYLE[p.state];
+      return [
+        String(p.pid),
+        style ? paint(style, state) : state,
+        shortId(p.peer),
+        [p.prog, ...p.args].map(quoteWord).join(' '),
+      ];
+    }),
+  ];
+  return formatColumns(table, ['right']);
+}
+
+const PEER_ORDER: Record<PeerState, number> = { self: 0, connected: 1, gossip: 2 };
+
+export function formatPeers(rows: readonly PeerRow[]): string {
+  const sorted = [...rows].sort((a, b) => PEER_ORDER[a.state] - PEER_ORDER[b.state] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const table = [
+    ['ID', 'KIND', 'STATE', 'LOAD', 'CAP', 'RTT', 'UPTIME'].map((h) => paint('bold', h)),
+    ...sorted.map((p) => [
+      shortId(p.id),
+      p.kind,
+      p.state === 'self' ? paint('cyan', 'self') : p.state === 'gossip' ? paint('dim', 'gossip') : p.state,
+      formatLoad(p.load),
+      String(p.capacity),
+      formatRtt(p.rttMs, p.state),
+      formatUptime(p.uptimeMs),
+    ]),
+  ];
+  return formatColumns(table, ['left', 'left', 'left', 'right', 'right', 'right', 'right']);
+}
+
+export function formatLs(entries: readonly DirEntry[]): string {
+  if (entries.length === 0) return '';
+  const sorted = [...entries].sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind === 'dir' ? -1 : 1));
+  const rows = sorted.map((e) => [
+    e.kind === 'dir' ? paint('dim', 'dir') : e.size !== undefined ? formatSize(e.size) : '—',
+    e.replicas !== undefined ? `on ${e.replicas} peer${e.replicas === 1 ? '' : 's'}` : '',
+    e.kind === 'dir' ? paint('blue', e.name + '/') : e.name,
+  ]);
+  return formatColumns(rows, ['right', 'left', 'left']);
+}
+
+/** A word as the user would type it back: quoted when it holds blanks, quotes or backslashes. */
+export function quoteWord(word: string): string {
+  if (word !== '' && !/[\s'"\\]/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---- the commands ----
+
+export interface CommandHelp {
+  usage: string;
+  summary: string;
+  details?: string;
+}
+
+export const COMMANDS: Record<string, CommandHelp> = {
+  run: {
+    usage: 'run <prog> [args…] [--on <peer>]',
+    summary: 'run a program in the foreground',
+    details:
+      'Its output appears here and what you type goes to its stdin, a line at a time.\n' +
+      'Ctrl-C kills it (press again to detach if it does not exit); Ctrl-D ends its input.\n' +
+      '--on runs it on a given peer: any unambiguous prefix of the peer id will do.\n' +
+      'Use -- after the program to pass a literal --on to it.',
+  },
+  ps: { usage: 'ps', summary: 'list the processes of the cluster' },
+  kill: { usage: 'kill <pid>', summary: 'stop a process' },
+  peers: { usage: 'peers', summary: 'list the peers of the cluster' },
+  ls: { usage: 'ls [path]', summary: 'list a directory (default /)' },
+  cat: { usage: 'cat <path>', summary: 'print a file' },
+  help: { usage: 'help [cmd]', summary: 'list the commands, or explain one' },
+  clear: { usage: 'clear', summary: 'clear the screen' },
+};
+
+export const COMMAND_NAMES = Object.keys(COMMANDS);
+
+function message(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  // One line, whatever the backend sent.
+  return text.split('\n')[0]!.trim() || 'failed';
+}
+
+/** The interpreter. One per terminal; runs one command line at a time. */
+export class Shell {
+  private programNames: string[] = [];
+  private peerIds: string[] = [];
+
+  constructor(private readonly backend: ShellBackend) {}
+
+  /** Fetches the program names and peer ids Tab offers. Never rejects. */
+  async refreshCompletions(): Promise<void> {
+    const [progs, peers] = await Promise.allSettled([this.backend.programs(), this.backend.peers()]);
+    if (progs.status === 'fulfilled') this.programNames = [...new Set(progs.value)].sort();
+    if (peers.status === 'fulfilled') this.peerIds = [...new Set(peers.value.map((p) => shortId(p.id)))].sort();
+  }
+
+  /** Words that may complete the word at the end of `before` (the line up to the cursor): command
+   *  names first, program names after run, peer ids after --on, command names after help.
+   *  Unfiltered by the partial word; the line editor filters. */
+  complete(before: string): string[] {
+    const cut = Math.max(before.lastIndexOf(' '), before.lastIndexOf('\t'));
+    let prev: string[];
+    try {
+      prev = tokenize(before.slice(0, cut + 1));
+    } catch {
+      return [];
+    }
+    if (prev.length === 0) return COMMAND_NAMES;
+    const [cmd, ...rest] = prev;
+    if (cmd === 'help') return rest.length === 0 ? COMMAND_NAMES : [];
+    if (cmd !== 'run') return [];
+    if (rest.at(-1) === '--on') return this.peerIds;
+    // The program name comes after any leading --on options.
+    let i = 0;
+    while (i < rest.length) {
+      if (rest[i] === '--on') i += 2;
+      else if (rest[i]!.startsWith('--on=')) i++;
+      else break;
+    }
+    return i >= rest.length ? this.programNames : [];
+  }
+
+  /** Runs one command line to completion (for run: until the process exits or is detached). Never rejects. */
+  async execute(line: string, con: ShellConsole): Promise<void> {
+    let words: string[];
+    try {
+      words = tokenize(line);
+    } catch (err) {
+      con.error(`syntax error: ${message(err)}`);
+      return;
+    }
+    const [cmd, ...args] = words;
+    if (cmd === undefined) return;
+    try {
+      switch (cmd) {
+        case 'run':
+          await this.run(args, con);
+          break;
+        case 'ps':
+          this.noArgs(cmd, args);
+          con.print(formatPs(await this.backend.ps()));
+          break;
+        case 'kill':
+          await this.backend.kill(this.pidArg(args));
+          break;
+        case 'peers':
+          this.noArgs(cmd, args);
+          con.print(formatPeers(await this.backend.peers()));
+          break;
+        case 'ls':
+          if (args.length > 1) throw new UsageError(`usage: ${COMMANDS.ls!.usage}`);
+          con.print(formatLs(await this.backend.ls(normalizePath(args[0] ?? '/'))));
+          break;
+        case 'cat':
+          await this.cat(args, con);
+          break;
+        case 'help':
+          await this.help(args, con);
+          break;
+        case 'clear':
+          this.noArgs(cmd, args);
+          con.clear();
+          break;
+        default:
+          con.error(`unknown command: ${cmd} (try help)`);
+          return;
+      }
+    } catch (err) {
+      const text = message(err);
+      con.error(text.startsWith('usage:') ? text : `${cmd}: ${text}`);
+    } finally {
+      void this.refreshCompletions();
+    }
+  }
+
+  private noArgs(cmd: string, args: string[]): void {
+    if (args.length > 0) throw new UsageError(`usage: ${COMMANDS[cmd]!.usage}`);
+  }
+
+  private pidArg(args: string[]): number {
+    if (args.length !== 1) throw new UsageError(`usage: ${COMMANDS.kill!.usage}`);
+    const s = args[0]!;
+    if (!/^\d+$/.test(s)) throw new UsageError(`not a pid: ${s}`);
+    const pid = Number(s);
+    if (!Number.isSafeInteger(pid)) throw new UsageError(`not a pid: ${s}`);
+    return pid;
+  }
+
+  private async cat(args: string[], con: ShellConsole): Promise<void> {
+    if (args.length !== 1) throw new UsageError(`usage: ${COMMANDS.cat!.usage}`);
+    const path = normalizePath(args[0]!);
+    const bytes = await this.backend.cat(path);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      text = '\0';
+    }
+    if (text.includes('\0')) throw new Error(`${path}: binary file (${formatSize(bytes.length)}), not shown`);
+    con.print(text);
+  }
+
+  private async help(args: string[], con: ShellConsole): Promise<void> {
+    if (args.length > 1) throw new UsageError(`usage: ${COMMANDS.help!.usage}`);
+    const name = args[0];
+    if (name === undefined) {
+      const rows = Object.values(COMMANDS).map((c) => [c.usage, paint('dim', c.summary)]);
+      con.print(
+        formatColumns(rows) +
+          paint('dim', 'Keys: ↑/↓ history, Tab completes, Ctrl-C cancels or kills, Ctrl-D ends input, Ctrl-L clears.') +
+          '\n',
+      );
+      return;
+    }
+    const c = COMMANDS[name];
+    if (!Object.hasOwn(COMMANDS, name) || c === undefined) throw new UsageError(`no such command: ${name}`);
+    let text = `usage: ${c.usage}\n${c.summary}\n`;
+    if (c.details) text += c.details + '\n';
+    if (name === 'run') {
+      try {
+        const progs = [...new Set(await this.backend.programs())].sort();
+        text += progs.length ? `programs: ${progs.join(' ')}\n` : 'no programs installed\n';
+      } catch (err) {
+        text += paint('dim', `(could not list the programs: ${message(err)})`) + '\n';
+      }
+    }
+    con.print(text);
+  }
+
+  private async run(words: string[], con: ShellConsole): Promise<void> {
+    const { prog, args, on } = parseRunArgs(words);
+    const peer = on === undefined ? undefined : resolvePeer(on, await this.backend.peers());
+    const proc = await this.backend.run(prog, args, {
+      ...(peer !== undefined ? { on: peer } : {}),
+      io: { onStdout: (b) => con.stdout(b), onStderr: (b) => con.stderr(b) },
+    });
+    const pid = proc.pid;
+    let interrupts = 0;
+    let detach!: () => void;
+    const detached = new Promise<'detached'>((resolve) => (detach = () => resolve('detached')));
+    const guard = (what: string, f: () => void | Promise<void>) => {
+      try {
+        Promise.resolve(f()).catch((err: unknown) => con.error(`${what}: ${message(err)}`));
+      } catch (err) {
+        con.error(`${what}: ${message(err)}`);
+      }
+    };
+    con.foreground({
+      pid,
+      stdin: (bytes) => guard('stdin', () => proc.writeStdin(bytes)),
+      eof: () => guard('stdin', () => proc.closeStdin()),
+      interrupt: () => {
+        interrupts++;
+        if (interrupts === 1) guard('kill', () => this.backend.kill(pid));
+        else detach();
+      },
+    });
+    try {
+      const outcome = await Promise.race([proc.exit, detached]);
+      if (outcome === 'detached') {
+        con.print(paint('yellow', `[pid ${pid} detached: it may still be running, see ps]`) + '\n');
+      } else if (outcome !== 0 && interrupts === 0) {
+        con.print(paint('dim', `[pid ${pid} exited with code ${outcome}]`) + '\n');
+      }
+    } finally {
+      con.foreground(undefined);
+    }
+  }
+}

@@ -1,0 +1,187 @@
+// An in-memory ShellBackend for tests and the render harness: a few programs, three peers, a tiny
+// filesystem. It records what the terminal asked of it. Not used by the app.
+import type { DirEntry, PeerRow, ProcessHandle, ProcessIO, ProcessRow, ShellBackend } from './commands.ts';
+
+export const SELF = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+export const NODE = 'a1f00d5e9c8b7a6958473625140f1e2d';
+export const GOSSIP = '7e57ab1e000011112222333344445555';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+interface FakeProcess {
+  row: ProcessRow;
+  io: ProcessIO;
+  stdin: string;
+  stdinClosed: boolean;
+  finish(code: number): void;
+  onStdin?: () => void;
+}
+
+export interface FakeBackendOptions {
+  /** Delay before output and exits, in ms; 0 = next microtask. */
+  delayMs?: number;
+}
+
+export class FakeBackend implements ShellBackend {
+  readonly calls: { run: { prog: string; args: string[]; on: string | undefined }[]; kill: number[]; stdin: string[]; eof: number[] } = {
+    run: [],
+    kill: [],
+    stdin: [],
+    eof: [],
+  };
+  readonly procs = new Map<number, FakeProcess>();
+  peerRows: PeerRow[] = [
+    { id: SELF, kind: 'browser', state: 'self', load: 0.5, capacity: 4, uptimeMs: 200_000, rttMs: undefined },
+    { id: NODE, kind: 'node', state: 'connected', load: 1.25, capacity: 16, uptimeMs: 7_500_000, rttMs: 3.14 },
+    { id: GOSSIP, kind: 'browser', state: 'gossip', load: 0, capacity: 2, uptimeMs: 30_000, rttMs: undefined },
+  ];
+  files = new Map<string, Uint8Array>([
+    ['/hello.txt', enc.encode('hello from the filesystem\nsecond line\n')],
+    ['/docs/readme.md', enc.encode('# LSHAPES\n')],
+    ['/blob.bin', new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2])],
+  ]);
+  dirs = new Set(['/', '/docs', '/empty']);
+  private nextPid = 1;
+
+  constructor(private readonly opts: FakeBackendOptions = {}) {}
+
+  private later(f: () => void): void {
+    if (this.opts.delayMs) setTimeout(f, this.opts.delayMs);
+    else queueMicrotask(f);
+  }
+
+  async programs(): Promise<string[]> {
+    return ['hello', 'echo', 'greet', 'upper', 'spin', 'fail', 'stubborn'];
+  }
+
+  async run(prog: string, args: string[], opts: { on?: string; io: ProcessIO }): Promise<ProcessHandle> {
+    this.calls.run.push({ prog, args, on: opts.on });
+    if (!(await this.programs()).includes(prog)) throw new Error(`no such program: ${prog}`);
+    if (opts.on !== undefined && !this.peerRows.some((p) => p.id === opts.on)) throw new Error(`unknown peer ${opts.on}`);
+    const pid = this.nextPid++;
+    let finish!: (code: number) => void;
+    const exit = new Promise<number>((resolve) => (finish = resolve));
+    const p: FakeProcess = {
+      row: { pid, prog, args, peer: opts.on ?? SELF, state: 'RUNNING' },
+      io: opts.io,
+      stdin: '',
+      stdinClosed: false,
+      finish: (code) => {
+        if (p.row.state === 'EXITED') return;
+        p.row = { ...p.row, state: 'EXITED', exitCode: code };
+        finish(code);
+      },
+    };
+    this.procs.set(pid, p);
+    const out = (s: string) => p.io.onStdout(enc.encode(s));
+    const err = (s: string) => p.io.onStderr(enc.encode(s));
+    switch (prog) {
+      case 'hello':
+        this.later(() => {
+          out(`Hello, ${args[0] ?? 'world'}!\n`);
+          out(`I am pid ${pid} on ${p.row.peer.slice(0, 8)}.\n`);
+          p.finish(0);
+        });
+        break;
+      case 'echo':
+        this.later(() => {
+          out(args.join(' ') + '\n');
+          p.finish(0);
+        });
+        break;
+      case 'fail':
+        this.later(() => {
+          err('fail: something went wrong\n');
+          p.finish(3);
+        });
+        break;
+      case 'upper':
+        // Echoes stdin upper-cased, a line at a time, until EOF.
+        p.onStdin = () => {
+          let nl: number;
+          while ((nl = p.stdin.indexOf('\n')) >= 0) {
+            out(p.stdin.slice(0, nl + 1).toUpperCase());
+            p.stdin = p.stdin.slice(nl + 1);
+          }
+          if (p.stdinClosed) {
+            if (p.stdin) out(p.stdin.toUpperCase());
+            p.stdin = '';
+            out('[upper: end of input]\n');
+            p.finish(0);
+          }
+        };
+        break;
+      case 'greet':
+        // Asks without a newline, answers the first line.
+        this.later(() => out('name? '));
+        p.onStdin = () => {
+          const nl = p.stdin.indexOf('\n');
+          if (nl >= 0) {
+            out(`hi ${p.stdin.slice(0, nl)}\n`);
+            p.finish(0);
+          } else if (p.stdinClosed) p.finish(1);
+        };
+        break;
+      case 'spin':
+      case 'stubborn':
+        p.row = { ...p.row, state: 'WAITING' };
+        break;
+    }
+    return {
+      pid,
+      exit,
+      writeStdin: (bytes) => {
+        const text = dec.decode(bytes);
+        this.calls.stdin.push(text);
+        if (p.stdinClosed || p.row.state === 'EXITED') return;
+        p.stdin += text;
+        this.later(() => p.row.state !== 'EXITED' && p.onStdin?.());
+      },
+      closeStdin: () => {
+        this.calls.eof.push(pid);
+        p.stdinClosed = true;
+        this.later(() => p.row.state !== 'EXITED' && p.onStdin?.());
+      },
+    };
+  }
+
+  async ps(): Promise<ProcessRow[]> {
+    return [...this.procs.values()].map((p) => p.row);
+  }
+
+  async kill(pid: number): Promise<void> {
+    this.calls.kill.push(pid);
+    const p = this.procs.get(pid);
+    if (!p || p.row.state === 'EXITED') throw new Error(`no such process: ${pid}`);
+    // "stubborn" stands for a process on a peer that no longer answers: it never exits.
+    if (p.row.prog === 'stubborn') return;
+    this.later(() => p.finish(130));
+  }
+
+  async peers(): Promise<PeerRow[]> {
+    return this.peerRows;
+  }
+
+  async ls(path: string): Promise<DirEntry[]> {
+    if (!this.dirs.has(path)) {
+      if (this.files.has(path)) throw new Error(`${path}: not a directory`);
+      throw new Error(`${path}: no such directory`);
+    }
+    const prefix = path === '/' ? '/' : path + '/';
+    const entries: DirEntry[] = [];
+    for (const d of this.dirs) {
+      if (d !== path && d.startsWith(prefix) && !d.slice(prefix.length).includes('/')) entries.push({ name: d.slice(prefix.length), kind: 'dir' });
+    }
+    for (const [f, bytes] of this.files) {
+      if (f.startsWith(prefix) && !f.slice(prefix.length).includes('/')) entries.push({ name: f.slice(prefix.length), kind: 'file', size: bytes.length, replicas: 2 });
+    }
+    return entries;
+  }
+
+  async cat(path: string): Promise<Uint8Array> {
+    const bytes = this.files.get(path);
+    if (!bytes) throw new Error(this.dirs.has(path) ? `${path}: is a directory` : `${path}: no such file`);
+    return bytes;
+  }
+}
