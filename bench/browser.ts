@@ -2,19 +2,9 @@
 // context per simulated device (as in e2e/), and helpers to open tabs of one cluster.
 import { chromium, type Browser, type Page } from '@playwright/test';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
 import { startRelay, type Relay } from '../src/relay/server.ts';
 
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  '--use-fake-ui-for-media-stream',
-  '--disable-quic',
-  '--no-first-run',
-];
 
 export interface Lab {
   relay: Relay;
@@ -26,7 +16,7 @@ export interface Lab {
 
 export async function lab(): Promise<Lab> {
   const relay = await startRelay({ port: 0, host: '127.0.0.1', staticDir: fileURLToPath(new URL('../dist', import.meta.url)), log: () => {} });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const base = `http://127.0.0.1:${relay.port}`;
   return {
     relay,
