@@ -1,20 +1,15 @@
 // Two diagnostic ports every peer has: `echo` answers each message with the same body (round
-// trips), `sink` counts what it receives (throughput). Used by bench/ and the e2e tests.
+// trips), `sink` swallows what it receives (throughput). Used by bench/ and the e2e tests.
 import type { Kernel } from '../../kernel/kernel.ts';
 import type { PeerId } from '../../kernel/types.ts';
 
 export class BenchPorts {
-  private received = { messages: 0, bytes: 0 };
   private waiting = new Map<number, () => void>();
   private seq = 0;
 
   constructor(private readonly kernel: Kernel) {
     kernel.register('echo', (env) => kernel.send({ peer: kernel.self, port: 'echo' }, { peer: env.from.peer, port: env.from.port }, env.body));
-    kernel.register('sink', (env) => {
-      this.received.messages++;
-      const b = (env.body as { data?: Uint8Array })?.data;
-      if (b instanceof Uint8Array) this.received.bytes += b.length;
-    });
+    kernel.register('sink', () => {});
     kernel.register('bench', (env) => {
       const id = (env.body as { id?: number })?.id;
       if (typeof id === 'number') this.waiting.get(id)?.();
@@ -49,9 +44,5 @@ export class BenchPorts {
     for (let i = 0; i < count; i++) this.kernel.send({ peer: this.kernel.self, port: 'bench' }, { peer, port: 'sink' }, { data });
     await this.pingPong(peer, 1, 0, 120_000);
     return { ms: performance.now() - t0 };
-  }
-
-  stats(): { messages: number; bytes: number } {
-    return { ...this.received };
   }
 }
