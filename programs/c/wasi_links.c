@@ -11,18 +11,6 @@ static void touch(const char *path, const char *content) {
   close(fd);
 }
 
-static void cat(const char *label, const char *path) {
-  char buf[64] = {0};
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) {
-    printf("%s: %s\n", label, errname(errno));
-    return;
-  }
-  read(fd, buf, sizeof buf - 1);
-  close(fd);
-  printf("%s: \"%s\"\n", label, buf);
-}
-
 static void rl(const char *label, const char *path) {
   char buf[64] = {0};
   ssize_t n = readlink(path, buf, sizeof buf - 1);

@@ -6,8 +6,10 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef __wasi__
 #define WT_ERRNOS(X)                                                                          \
@@ -53,6 +55,19 @@ static const char *errname(int e) {
     if (wt_r < 0) printf("%s: %s\n", (label), errname(errno));          \
     else printf("%s: %ld\n", (label), wt_r);                            \
   } while (0)
+
+/* Print up to 63 bytes of a file as "label: \"…\"", or the errno of opening it. */
+static inline void cat(const char *label, const char *path) {
+  char buf[64] = {0};
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
+    printf("%s: %s\n", label, errname(errno));
+    return;
+  }
+  read(fd, buf, sizeof buf - 1);
+  close(fd);
+  printf("%s: \"%s\"\n", label, buf);
+}
 
 /* Print whether a condition holds. */
 #define CHECK(label, cond) printf("%s: %s\n", (label), (cond) ? "yes" : "NO")
