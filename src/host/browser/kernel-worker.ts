@@ -4,9 +4,8 @@ import * as Comlink from 'comlink';
 import type { Identity } from '../../kernel/identity.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import type { PeerId } from '../../kernel/types.ts';
-import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
-import { BenchPorts } from '../common/bench-ports.ts';
-import { bootKernel } from '../common/boot.ts';
+import type { BenchPorts } from '../common/bench-ports.ts';
+import { startHostKernel } from '../common/boot.ts';
 import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.ts';
 import { realDrivers } from '../common/drivers.ts';
 import type { ShellEvent } from './shell-api.ts';
@@ -45,20 +44,14 @@ function remember(e: ShellEvent): void {
 const api = {
   async boot(identity: Identity, token: string): Promise<{ peerId: PeerId; room: string }> {
     if (!kernel) {
-      const k = await bootKernel({
+      ({ kernel, bench } = await startHostKernel({
         identity,
         token,
         drivers: realDrivers({ nic, kind: 'browser', capacity: navigator.hardwareConcurrency || 1, console: { write: (t) => console.log(t) } }),
-      });
-      k.on((event) => remember({ type: 'kernel', at: Date.now(), event }));
-      // The shell watches the Synchronizer's view like any other client: by message.
-      k.register('ui', (env) => {
-        if ((env.body as ViewMessage)?.kind === 'view') broadcast({ type: 'view', view: env.body as ViewMessage });
-      });
-      bench = new BenchPorts(k);
-      k.start();
-      k.send({ peer: k.self, port: 'ui' }, { peer: k.self, port: 'synchronizer' }, { kind: 'watch' });
-      kernel = k;
+        viewPort: 'ui',
+        onView: (view) => broadcast({ type: 'view', view }),
+        onEvent: (event) => remember({ type: 'kernel', at: Date.now(), event }),
+      }));
     }
     return { peerId: kernel.self, room: kernel.room };
   },

@@ -7,8 +7,7 @@ import type { Identity } from '../../kernel/identity.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import type { KernelEvent } from '../../kernel/types.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
-import { BenchPorts } from '../common/bench-ports.ts';
-import { bootKernel } from '../common/boot.ts';
+import { startHostKernel } from '../common/boot.ts';
 import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.ts';
 import { realDrivers } from '../common/drivers.ts';
 
@@ -25,20 +24,15 @@ let kernel: Kernel | undefined;
 
 const api = {
   async boot(identity: Identity, token: string, onEvent: (e: KernelEvent) => void, onView: (v: ViewMessage) => void) {
-    const k = await bootKernel({
+    ({ kernel } = await startHostKernel({
       identity,
       token,
       drivers: realDrivers({ nic, kind: 'node', capacity: os.availableParallelism(), console: { write: (t) => process.stdout.write(t) } }),
-    });
-    k.on((e) => void onEvent(e));
-    k.register('cli', (env) => {
-      if ((env.body as ViewMessage)?.kind === 'view') void onView(env.body as ViewMessage);
-    });
-    new BenchPorts(k);
-    k.start();
-    k.send({ peer: k.self, port: 'cli' }, { peer: k.self, port: 'synchronizer' }, { kind: 'watch' });
-    kernel = k;
-    return { peerId: k.self, room: k.room };
+      viewPort: 'cli',
+      onView: (v) => void onView(v),
+      onEvent: (e) => void onEvent(e),
+    }));
+    return { peerId: kernel.self, room: kernel.room };
   },
   async shutdown() {
     kernel?.stop('node peer stopping');
