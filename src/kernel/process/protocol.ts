@@ -1,0 +1,89 @@
+// The contract between the Scheduler (in the kernel) and an executor: the place where processes
+// actually run (a tab's execution Web Worker, a Node worker thread, or in-process in tests and the
+// CLI). Messages are plain structured-cloneable data, so the same contract works over postMessage
+// and by direct call. The executor owns the running threads, their WASI state and mailboxes; the
+// Scheduler owns the process table and everything that crosses peers.
+
+/** Cluster-unique process id: `<6 hex of the birth peer>.<n>`, e.g. `4f2a1c.3`. Never changes. */
+export type Pid = string;
+
+export type ProcessState = 'READY' | 'RUNNING' | 'WAITING' | 'WAIT_CONFIRM' | 'STOPPED' | 'MIGRATING' | 'EXITED';
+
+/** What the executor needs to start a process. */
+export interface ProcessSpec {
+  pid: Pid;
+  /** The peer it runs on (what `lshapes.peer_id` answers). */
+  peer: string;
+  /** The program's name as the user gave it ("primes"), for ps and messages. */
+  name: string;
+  /** SHA-256 (hex) of the original module bytes: the rewrite cache key. */
+  hash: string;
+  /** The original module, or nothing when `rewritten` is given. */
+  module?: Uint8Array;
+  /** The module already rewritten for this runtime (from this peer's cache). */
+  rewritten?: Uint8Array;
+  /** argv, argv[0] (the program name) included. */
+  args: string[];
+  env: Record<string, string>;
+  /** True when the process has a parent process (handle 0 names it). */
+  hasParent: boolean;
+  /** Stdin is fed by `stdin` messages (a terminal); otherwise it is empty. */
+  interactiveStdin: boolean;
+}
+
+/** What a process asks of the Scheduler through the `lshapes` imports. */
+export type KernelRequest =
+  | { op: 'spawn'; name: string; args: string[]; peer?: string }
+  | { op: 'wait'; child: Pid; timeoutMs: number }
+  | { op: 'kill'; target: Pid }
+  | { op: 'send'; to: Pid; port: string; data: Uint8Array; token: number }
+  | { op: 'cluster_info' };
+
+/** Errors use WASI errno names; the executor maps them to numbers. */
+export type KernelErrno = 'ENOENT' | 'EHOSTUNREACH' | 'ENOEXEC' | 'EINVAL' | 'ECHILD' | 'ETIMEDOUT' | 'ESRCH' | 'EMSGSIZE' | 'EAGAIN';
+
+export type KernelReply =
+  | { ok: true; op: 'spawn'; child: Pid }
+  | { ok: true; op: 'wait'; code: number }
+  | { ok: true; op: 'kill' }
+  | { ok: true; op: 'send' }
+  | { ok: true; op: 'cluster_info'; peers: number; slots: number }
+  | { ok: false; errno: KernelErrno; message: string };
+
+/** Scheduler → executor. */
+export type ToExecutor =
+  | { t: 'start'; spec: ProcessSpec }
+  | { t: 'stdin'; pid: Pid; data: Uint8Array }
+  | { t: 'stdin.end'; pid: Pid }
+  /** Stop the process now; it exits with 137 and `reason` as its message. */
+  | { t: 'kill'; pid: Pid; reason: string }
+  /** The answer to the process's `call` number `call`. */
+  | { t: 'reply'; pid: Pid; call: number; reply: KernelReply }
+  /** A message for one of the process's ports. `from` is the sender's pid. */
+  | { t: 'deliver'; pid: Pid; port: string; from: Pid; token: number; data: Uint8Array };
+
+/** Executor → Scheduler. */
+export type FromExecutor =
+  /** The rewritten module for `hash`, so the next start of it skips the rewrite. */
+  | { t: 'rewritten'; hash: string; bytes: Uint8Array }
+  /** State changes and CPU time (milliseconds of slices run). Sent on change, at most every ~100 ms per process. */
+  | { t: 'state'; pid: Pid; state: ProcessState; cpuMs: number }
+  | { t: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array }
+  /** The process ended. `message` says why when it did not simply exit (trap, bad module, killed). Sent after all its `out`. */
+  | { t: 'exit'; pid: Pid; code: number; message?: string; cpuMs: number }
+  /** A request from the process's `lshapes` imports; answered by a `reply` with the same `call`. */
+  | { t: 'call'; pid: Pid; call: number; req: KernelRequest };
+
+/** Exit codes with a fixed meaning (docs/abi.md). */
+export const EXIT_CANNOT_START = 1;
+export const EXIT_TRAPPED = 134;
+export const EXIT_KILLED = 137;
+
+/** How the kernel reaches its executors. A host without one runs no processes. */
+export interface ExecutionDriver {
+  /** How many executors (execution workers) this host has: its execution slots. */
+  readonly count: number;
+  post(executor: number, msg: ToExecutor): void;
+  /** Called once by the Scheduler. */
+  attach(onMessage: (executor: number, msg: FromExecutor) => void): void;
+}

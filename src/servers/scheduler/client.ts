@@ -1,0 +1,76 @@
+// What a client of the Scheduler (the shell's terminal, the processes panel, the CLI) sends to
+// the Scheduler port of its own peer, and what it gets back. The Scheduler does the rest across
+// the cluster: placement, remote start, routing stdio, kill, lost processes.
+import type { PeerId } from '../../kernel/types.ts';
+import type { Pid, ProcessState } from '../../kernel/process/protocol.ts';
+
+export type { Pid, ProcessState };
+
+/** One row of the cluster-wide process table. */
+export interface ProcessInfo {
+  pid: Pid;
+  /** Program name as given to run. */
+  name: string;
+  /** argv[1..] */
+  args: string[];
+  /** The peer it runs on now. */
+  peer: PeerId;
+  state: ProcessState;
+  /** Milliseconds of CPU (time slices) used so far. */
+  cpuMs: number;
+  /** Set once EXITED. */
+  exitCode?: number;
+  /** The parent process, when a process started it. */
+  parent?: Pid;
+  /** Wall-clock ms since the epoch at start (for ordering in ps). */
+  startedAt: number;
+}
+
+/** Client → Scheduler (of the client's own peer). `req` numbers pair requests with replies. */
+export type ClientRequest =
+  | {
+      kind: 'run';
+      req: number;
+      /** A program name the peer's program store knows ("primes"), unless `module` is given. */
+      name: string;
+      /** argv[1..] */
+      args: string[];
+      env?: Record<string, string>;
+      /** Run on this peer (a full id or a unique prefix); otherwise the Scheduler places it. */
+      on?: string;
+      /** The module itself (a program that is not in the store, e.g. the CLI's file). */
+      module?: Uint8Array;
+      /** Feed stdin with `stdin` messages; otherwise stdin is empty. */
+      interactive?: boolean;
+    }
+  | { kind: 'stdin'; pid: Pid; data: Uint8Array }
+  | { kind: 'stdin.end'; pid: Pid }
+  | { kind: 'kill'; req: number; pid: Pid }
+  | { kind: 'ps'; req: number }
+  | { kind: 'programs'; req: number }
+  /** Get `table` messages with the whole cluster table on every change (one at once). */
+  | { kind: 'watch' }
+  | { kind: 'unwatch' };
+
+/** Scheduler → client. */
+export type ClientMessage =
+  | { kind: 'run.ok'; req: number; pid: Pid; peer: PeerId }
+  | { kind: 'run.failed'; req: number; message: string }
+  /** Output of a process this client started (or of its children). */
+  | { kind: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array }
+  /** A process this client started ended; after all its output. `message` when not a plain exit. */
+  | { kind: 'exit'; pid: Pid; code: number; message?: string }
+  /** A process this client started vanished with its peer. */
+  | { kind: 'lost'; pid: Pid; message: string }
+  | { kind: 'kill.ok'; req: number }
+  | { kind: 'kill.failed'; req: number; message: string }
+  | { kind: 'ps.ok'; req: number; rows: ProcessInfo[] }
+  | { kind: 'programs.ok'; req: number; names: string[] }
+  | { kind: 'table'; rows: ProcessInfo[] };
+
+/** Where a peer's Scheduler gets program modules by name (browser: the app's /programs/; Node: programs/build). */
+export interface ProgramStore {
+  list(): Promise<string[]>;
+  /** The module bytes, or undefined when there is no such program. */
+  load(name: string): Promise<Uint8Array | undefined>;
+}
