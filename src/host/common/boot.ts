@@ -9,6 +9,9 @@ import { BenchPorts } from './bench-ports.ts';
 import { DriverServer } from '../../servers/driver/driver.ts';
 import { SynchronizerServer } from '../../servers/synchronizer/synchronizer.ts';
 import type { MembershipTiming } from '../../servers/synchronizer/membership.ts';
+import { SchedulerServer } from '../../servers/scheduler/scheduler.ts';
+import type { ProgramStore } from '../../servers/scheduler/client.ts';
+import type { ExecutionDriver } from '../../kernel/process/protocol.ts';
 
 export { VERSION } from './version.ts';
 
@@ -17,6 +20,9 @@ export interface BootOptions {
   token: string;
   drivers: HostDrivers;
   timing?: MembershipTiming;
+  /** Where this peer runs processes (none: it runs none) and where it finds programs by name. */
+  exec?: ExecutionDriver;
+  programs?: ProgramStore;
 }
 
 /** Creates the kernel and its servers; call `kernel.start()` once the host is ready for links. */
@@ -24,6 +30,14 @@ export async function bootKernel(opts: BootOptions): Promise<Kernel> {
   const kernel = await Kernel.create({ identity: opts.identity, token: opts.token, drivers: opts.drivers });
   kernel.addServer(new DriverServer(kernel));
   kernel.addServer(new SynchronizerServer(opts.timing));
+  kernel.addServer(
+    new SchedulerServer({
+      clock: opts.drivers.clock,
+      sha256: (data) => opts.drivers.crypto.sha256(data),
+      ...(opts.exec ? { exec: opts.exec } : {}),
+      ...(opts.programs ? { programs: opts.programs } : {}),
+    }),
+  );
   return kernel;
 }
 

@@ -17,7 +17,9 @@
 import { createHash } from 'node:crypto';
 import { identityFrom, type Identity } from '../../kernel/identity.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
-import type { KernelEvent, PeerId } from '../../kernel/types.ts';
+import type { Clock, KernelEvent, PeerId } from '../../kernel/types.ts';
+import type { ExecutionDriver } from '../../kernel/process/protocol.ts';
+import type { ProgramStore } from '../../servers/scheduler/client.ts';
 import type { MembershipTiming } from '../../servers/synchronizer/membership.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import { bootKernel } from '../common/boot.ts';
@@ -51,6 +53,9 @@ export interface SimOptions extends Partial<NetworkOptions> {
   token?: string;
   timing?: MembershipTiming;
   topology?: Topology;
+  /** Gives a booting peer its executors (capacity = their count); without it peers run no processes. */
+  exec?: (peer: { id: PeerId; index: number }, clock: Clock) => ExecutionDriver | undefined;
+  programs?: ProgramStore;
 }
 
 export type SimPeerStatus = 'alive' | 'crashed' | 'left';
@@ -93,6 +98,8 @@ export class Simulation {
   private readonly token: string;
   private readonly timing: MembershipTiming | undefined;
   private readonly topology: Topology;
+  private readonly execFor: SimOptions['exec'];
+  private readonly programs: ProgramStore | undefined;
   private readonly peerList: PeerState[] = [];
   private readonly byId = new Map<PeerId, PeerState>();
   /** Pairs the topology wants linked; the reconnect rule restores these. */
@@ -108,6 +115,8 @@ export class Simulation {
     this.token = opts.token ?? 'sim-cluster-token-0001';
     this.timing = opts.timing;
     this.topology = opts.topology ?? fullMesh;
+    this.execFor = opts.exec;
+    this.programs = opts.programs;
     this.network = new SimNetwork(this.sched, this.netRandom, opts);
     this.network.onLinkLost = (a, b) => this.linkLost(a, b);
   }
@@ -231,13 +240,18 @@ export class Simulation {
     const life = ++p.lives;
     const owner = new TimerOwner(`${short(p.id)}#${life}`);
     const nic = this.network.addNic(p.id, owner);
+    const clock = this.sched.clockFor(owner);
+    const exec = this.execFor?.(p, clock);
+    if (exec) (p as { capacity: number }).capacity = exec.count;
     const kernel = await bootKernel({
+      ...(exec ? { exec } : {}),
+      ...(this.programs ? { programs: this.programs } : {}),
       identity: p.identity,
       token: this.token,
       timing: this.timing,
       drivers: {
         nic,
-        clock: this.sched.clockFor(owner),
+        clock,
         random: p.random,
         crypto: simCryptoDriver(p.random),
         console: { write: (text) => this.log(`${short(p.id)} console ${text}`) },

@@ -18,6 +18,7 @@ export class DriverServer implements Server {
   private readonly timers = new Map<string, Cancel>();
   private readonly netWatchers = new Map<string, Address>();
   private unsubscribe: (() => void) | undefined;
+  private reportedLoad = 0;
 
   constructor(private readonly devices: DeviceAccess) {}
 
@@ -77,12 +78,15 @@ export class DriverServer implements Server {
       case 'net.stats':
         this.reply(env.from, { kind: 'net.stats', links: this.devices.linkStats() });
         break;
+      case 'load.report':
+        if (env.from.port === PORTS.scheduler) this.reportedLoad = req.load;
+        break;
       case 'host.info':
         this.reply(env.from, {
           kind: 'host.info',
           peerKind: info.kind,
           capacity: info.capacity,
-          load: info.load(),
+          load: Math.max(info.load(), this.reportedLoad),
           version: info.version,
           now: clock.now(),
           wallNow: clock.wallNow(),

@@ -14,6 +14,8 @@ export const DriverRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('net.watch') }),
   z.object({ kind: z.literal('net.stats') }),
   z.object({ kind: z.literal('host.info') }),
+  /** The local Scheduler's count of runnable processes: the load host.info reports and gossip spreads. */
+  z.object({ kind: z.literal('load.report'), load: z.number().min(0).max(1e6) }),
 ]);
 export type DriverRequest = z.infer<typeof DriverRequest>;
 

@@ -1,0 +1,84 @@
+// What Schedulers say to each other, and the schemas every incoming message is checked against
+// (client requests from local ports, peer messages from other peers' Schedulers).
+import { z } from 'zod';
+import type { Address, PeerId } from '../../kernel/types.ts';
+import type { ProcessInfo } from './client.ts';
+
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
+const pid = z.string().regex(/^[0-9a-f]{6}\.\d{1,15}$/, 'not a pid');
+const peerId = z.string().regex(/^[0-9a-f]{32}$/, 'not a peer id');
+const address = z.object({ peer: peerId, port: z.string().min(1).max(128) });
+const args = z.array(z.string().max(4096)).max(256);
+const env = z.record(z.string().max(256), z.string().max(4096));
+const states = z.enum(['READY', 'RUNNING', 'WAITING', 'WAIT_CONFIRM', 'STOPPED', 'MIGRATING', 'EXITED']);
+
+/** Largest module a Scheduler accepts (the wire carries up to 64 MiB per message). */
+export const MAX_MODULE_BYTES = 32 << 20;
+/** Largest message between processes, and largest stdin chunk. */
+export const MAX_DATA_BYTES = 1 << 20;
+
+export const ClientRequestSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('run'),
+    req: z.number().int(),
+    name: z.string().min(1).max(256),
+    args,
+    env: env.optional(),
+    on: z.string().min(1).max(64).optional(),
+    module: bytes.optional(),
+    interactive: z.boolean().optional(),
+  }),
+  z.object({ kind: z.literal('stdin'), pid, data: bytes }),
+  z.object({ kind: z.literal('stdin.end'), pid }),
+  z.object({ kind: z.literal('kill'), req: z.number().int(), pid: z.string().max(64) }),
+  z.object({ kind: z.literal('ps'), req: z.number().int() }),
+  z.object({ kind: z.literal('programs'), req: z.number().int() }),
+  z.object({ kind: z.literal('watch') }),
+  z.object({ kind: z.literal('unwatch') }),
+]);
+
+export type RunRequest = Extract<z.infer<typeof ClientRequestSchema>, { kind: 'run' }>;
+
+const row = z.object({
+  pid,
+  name: z.string().max(256),
+  args,
+  peer: peerId,
+  state: states,
+  cpuMs: z.number().min(0),
+  exitCode: z.number().int().optional(),
+  parent: pid.optional(),
+  startedAt: z.number(),
+});
+
+export const PeerMessageSchema = z.discriminatedUnion('kind', [
+  /** Start a process here. The spawner chose this peer and allocated the pid. */
+  z.object({
+    kind: z.literal('start'),
+    pid,
+    name: z.string().max(256),
+    args,
+    env,
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    module: bytes,
+    /** Where stdout/stderr (and the `exit` of a root process) go: the terminal's port. */
+    client: address,
+    parent: pid.optional(),
+    interactive: z.boolean(),
+  }),
+  z.object({ kind: z.literal('started'), pid }),
+  z.object({ kind: z.literal('start.failed'), pid, errno: z.enum(['ENOEXEC', 'EAGAIN', 'EINVAL']), message: z.string().max(4096) }),
+  /** A process ended; sent by its host to its spawner. */
+  z.object({ kind: z.literal('exited'), pid, code: z.number().int(), message: z.string().max(4096).optional() }),
+  z.object({ kind: z.literal('stdin'), pid, data: bytes }),
+  z.object({ kind: z.literal('stdin.end'), pid }),
+  z.object({ kind: z.literal('kill'), ref: z.number().int(), pid, reason: z.string().max(256) }),
+  z.object({ kind: z.literal('kill.result'), ref: z.number().int(), ok: z.boolean(), message: z.string().max(256).optional() }),
+  /** A message for a port of process `pid`, from process `from`. */
+  z.object({ kind: z.literal('deliver'), pid, port: z.string().min(1).max(80), from: pid, token: z.number().int(), data: bytes }),
+  /** The sender's own processes: its part of the cluster-wide table (replaces the previous one). */
+  z.object({ kind: z.literal('table'), rows: z.array(row).max(10_000) }),
+]);
+export type PeerMessage = z.infer<typeof PeerMessageSchema>;
+
+export type { Address, PeerId, ProcessInfo };
