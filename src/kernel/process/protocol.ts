@@ -27,15 +27,25 @@ export interface ProcessSpec {
   env: Record<string, string>;
   /** True when the process has a parent process (handle 0 names it). */
   hasParent: boolean;
+  /** The parent's pid, when `hasParent` (what handle 0 sends to, kills, and how the parent's messages are recognized). */
+  parent?: Pid;
   /** Stdin is fed by `stdin` messages (a terminal); otherwise it is empty. */
   interactiveStdin: boolean;
 }
 
 /** What a process asks of the Scheduler through the `lshapes` imports. */
 export type KernelRequest =
+  /** `name` '' = the caller's own program; `args` are the arguments after argv[0]; `peer` absent = Scheduler's choice. */
   | { op: 'spawn'; name: string; args: string[]; peer?: string }
+  /** `timeoutMs` < 0: no timeout (the Scheduler times the wait). */
   | { op: 'wait'; child: Pid; timeoutMs: number }
   | { op: 'kill'; target: Pid }
+  /**
+   * Deliver `data` to port `port` of `to` (as a `deliver` with `from` = the caller, same `token`).
+   * `token` is non-zero for a `call`; a reply goes to the port `#reply:<token>` of the caller.
+   * Port names starting with `#` come only from the runtime. Sends of one process are posted in
+   * order and must be delivered in that order.
+   */
   | { op: 'send'; to: Pid; port: string; data: Uint8Array; token: number }
   | { op: 'cluster_info' };
 
@@ -66,7 +76,12 @@ export type ToExecutor =
 export type FromExecutor =
   /** The rewritten module for `hash`, so the next start of it skips the rewrite. */
   | { t: 'rewritten'; hash: string; bytes: Uint8Array }
-  /** State changes and CPU time (milliseconds of slices run). Sent on change, at most every ~100 ms per process. */
+  /**
+   * State changes and CPU time (milliseconds of slices run). The first message about a started
+   * process is a `state` once its module is loaded (a failed load gives only `exit` code 1).
+   * Then sent on WAITING ↔ READY/RUNNING changes and at most every ~100 ms otherwise. EXITED is
+   * reported by `exit`.
+   */
   | { t: 'state'; pid: Pid; state: ProcessState; cpuMs: number }
   | { t: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array }
   /** The process ended. `message` says why when it did not simply exit (trap, bad module, killed). Sent after all its `out`. */
@@ -78,6 +93,8 @@ export type FromExecutor =
 export const EXIT_CANNOT_START = 1;
 export const EXIT_TRAPPED = 134;
 export const EXIT_KILLED = 137;
+/** A bad pointer was passed to a WASI call (docs/abi.md). */
+export const EXIT_SEGFAULT = 139;
 
 /** How the kernel reaches its executors. A host without one runs no processes. */
 export interface ExecutionDriver {

@@ -119,6 +119,12 @@ export interface WasiOptions {
   random?: (buf: Uint8Array<ArrayBuffer>) => void;
   /** Called with errors that are not FsErrors (host failures, bugs) before they become EIO. */
   onError?: (call: string, err: unknown) => void;
+  /**
+   * Called when a call is given a pointer outside the program's memory. By default the call
+   * returns EFAULT; a host may throw ProcessExit here to end the process instead (the LSHAPES
+   * executor ends it with 139, "segmentation fault").
+   */
+  onFault?: (call: string, fault: Fault) => void;
 }
 
 function defaultRandom(buf: Uint8Array<ArrayBuffer>): void {
@@ -220,6 +226,7 @@ export class Wasi implements HostModule {
   private readonly clock: WasiClock;
   private readonly random: (buf: Uint8Array<ArrayBuffer>) => void;
   private readonly onError: ((call: string, err: unknown) => void) | undefined;
+  private readonly onFault: ((call: string, fault: Fault) => void) | undefined;
   private fds = new Map<number, FdEntry>();
 
   constructor(options: WasiOptions = {}) {
@@ -232,6 +239,7 @@ export class Wasi implements HostModule {
     this.clock = options.clock ?? systemClock();
     this.random = options.random ?? defaultRandom;
     this.onError = options.onError;
+    this.onFault = options.onFault;
 
     this.fds.set(0, Wasi.stream('stdin'));
     this.fds.set(1, Wasi.stream('stdout'));
@@ -416,7 +424,10 @@ export class Wasi implements HostModule {
   private errno(name: string, err: unknown): number {
     if (err instanceof ProcessExit) throw err;
     if (err instanceof FsError) return err.errno;
-    if (err instanceof Fault) return Errno.FAULT;
+    if (err instanceof Fault) {
+      this.onFault?.(name, err);
+      return Errno.FAULT;
+    }
     this.onError?.(name, err);
     return Errno.IO;
   }

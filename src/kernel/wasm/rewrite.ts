@@ -10,7 +10,10 @@
 //      must get them back, __stack_pointer included), the memory too; a wasm `start` function
 //      is moved to an export so that instantiating a restored module runs no program code;
 //   4. the Asyncify pass, with every import allowed to unwind and rewind the stack;
-//   5. optionally Binaryen's optimizer (RewriteOptions.optimizeLevel).
+//   5. optionally Binaryen's optimizer (RewriteOptions.optimizeLevel);
+//   6. optionally a cap on the memory's maximum (RewriteOptions.maxMemoryBytes), and always a
+//      custom section describing the result, so `loadRewritten` can run the bytes later (or on
+//      another peer) without Binaryen.
 //
 // Results are cached by the SHA-256 of the original bytes (plus the options), so a program is
 // rewritten once per peer however many threads run it.
@@ -49,6 +52,12 @@ export interface RewriteOptions {
   optimizeLevel?: 0 | 1 | 2;
   /** Use (and fill) the in-memory cache (default true). */
   cache?: boolean;
+  /**
+   * Cap on the program's linear memory in bytes (rounded down to whole 64 KiB pages): the
+   * memory's maximum is lowered to it, so `memory.grow` fails beyond it (malloc returns NULL).
+   * A program that needs more than that just to start is refused. Default: no cap.
+   */
+  maxMemoryBytes?: number;
 }
 
 export const YIELD_IMPORT = { module: RUNTIME_IMPORT_MODULE, name: 'yield_check' } as const;
@@ -56,6 +65,13 @@ export const FUEL_EXPORT = '__lshapes_fuel';
 export const MEMORY_EXPORT = '__lshapes_memory';
 export const START_EXPORT = '__lshapes_start';
 export const GLOBAL_EXPORT_PREFIX = '__lshapes_global:';
+/**
+ * Custom section the rewriter appends: JSON of what `RewrittenModule` says besides the bytes
+ * (hash, imports with signatures, exports, runtime layout), so `loadRewritten` can run rewritten
+ * bytes (from a cache, another peer) without Binaryen.
+ */
+export const METADATA_SECTION = 'lshapes.rewritten';
+const PAGE = 65536;
 
 const YIELD_INTERNAL = '__lshapes_yield_check';
 const FUEL_INTERNAL = '__lshapes_fuel';
@@ -141,7 +157,7 @@ export async function rewriteModule(input: Uint8Array | ArrayBuffer, options: Re
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   checkHeader(bytes);
   const hash = toHex(await (options.sha256 ?? nobleSha256)(bytes));
-  const key = `${hash}/${options.preemptAtFunctionEntry ? 'e' : '-'}${optimizeLevel(options)}`;
+  const key = `${hash}/${options.preemptAtFunctionEntry ? 'e' : '-'}${optimizeLevel(options)}/${memoryCapPages(options) ?? '-'}`;
   const useCache = options.cache !== false;
   if (useCache) {
     const hit = cache.get(key);
@@ -159,6 +175,14 @@ export async function rewriteModule(input: Uint8Array | ArrayBuffer, options: Re
     work.catch(() => cache.delete(key));
   }
   return work;
+}
+
+/** The memory cap in pages, or undefined for none. */
+function memoryCapPages(options: RewriteOptions): number | undefined {
+  const b = options.maxMemoryBytes;
+  if (b === undefined) return undefined;
+  if (!(b >= PAGE)) throw new WasmLoadError(`maxMemoryBytes must be at least ${PAGE} (one page), not ${String(b)}`);
+  return Math.min(65536, Math.floor(b / PAGE));
 }
 
 function optimizeLevel(options: RewriteOptions): 0 | 1 | 2 {
@@ -189,6 +213,11 @@ async function doRewrite(bytes: Uint8Array, hash: string, options: RewriteOption
   }
   const b = await loadBinaryen();
   const out = transform(b, bytes, options);
+  out.bytes = appendCustomSection(
+    out.bytes,
+    METADATA_SECTION,
+    new TextEncoder().encode(JSON.stringify({ hash, imports: out.imports, exports: out.exports, runtime: out.runtime } satisfies Metadata)),
+  );
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(out.bytes as Uint8Array<ArrayBuffer>);
@@ -196,6 +225,52 @@ async function doRewrite(bytes: Uint8Array, hash: string, options: RewriteOption
     throw new WasmLoadError(`internal error: the rewritten module does not compile: ${describe(e)}`);
   }
   return { hash, bytes: out.bytes, module, imports: out.imports, exports: out.exports, runtime: out.runtime };
+}
+
+/**
+ * A module rewritten earlier (its `bytes`), ready to run without Binaryen: compiles it and reads
+ * the description the rewriter embedded. Refuses bytes this version of the rewriter did not
+ * produce, or (with `expectedHash`) produced from another program.
+ */
+export async function loadRewritten(input: Uint8Array | ArrayBuffer, expectedHash?: string): Promise<RewrittenModule> {
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+  checkHeader(bytes);
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    throw new WasmLoadError(`invalid WebAssembly module: ${cleanEngineMessage(describe(e))}`);
+  }
+  const sections = WebAssembly.Module.customSections(module, METADATA_SECTION);
+  if (sections.length !== 1) throw new WasmLoadError('not a module rewritten by LSHAPES (no rewrite description in it)');
+  let meta: Metadata;
+  try {
+    meta = JSON.parse(new TextDecoder().decode(sections[0])) as Metadata;
+  } catch {
+    throw new WasmLoadError('the rewrite description in the module is corrupt');
+  }
+  if (!meta || typeof meta !== 'object' || !Array.isArray(meta.imports) || !Array.isArray(meta.exports) || typeof meta.hash !== 'string') {
+    throw new WasmLoadError('the rewrite description in the module is corrupt');
+  }
+  if (meta.runtime?.abi !== RUNTIME_ABI) {
+    throw new WasmLoadError(`the module was rewritten for another runtime ABI (${String(meta?.runtime?.abi)}, this is ${RUNTIME_ABI})`);
+  }
+  if (expectedHash !== undefined && meta.hash !== expectedHash) {
+    throw new WasmLoadError(`the rewritten module belongs to another program (${meta.hash.slice(0, 12)}…, not ${expectedHash.slice(0, 12)}…)`);
+  }
+  const declared = new Set(meta.imports.map((i) => `${i.module}\u0000${i.name}`));
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.kind !== 'function' || imp.module === RUNTIME_IMPORT_MODULE) continue;
+    if (!declared.has(`${imp.module}\u0000${imp.name}`)) throw new WasmLoadError('the rewrite description in the module does not match it');
+  }
+  return { hash: meta.hash, bytes, module, imports: meta.imports, exports: meta.exports, runtime: meta.runtime };
+}
+
+interface Metadata {
+  hash: string;
+  imports: ImportInfo[];
+  exports: ExportInfo[];
+  runtime: RuntimeLayout;
 }
 
 function cleanEngineMessage(m: string): string {
@@ -232,7 +307,18 @@ function transform(b: Binaryen, bytes: Uint8Array, options: RewriteOptions): Tra
 
     const imports = collectImports(b, m);
     const exports = collectExports(b, m);
-    const memoryImport = prepareMemory(b, m);
+    const cap = memoryCapPages(options);
+    let memoryImport = prepareMemory(b, m);
+    const definedMemory = memoryImport === null ? m.getMemoryInfo() : null;
+    const initialPages = memoryImport?.initialPages ?? definedMemory?.initial ?? 0;
+    if (cap !== undefined && initialPages > cap) {
+      throw new WasmLoadError(
+        `the program needs ${mib(initialPages * PAGE)} of memory to start, more than the limit of ${mib(cap * PAGE)}`,
+      );
+    }
+    if (cap !== undefined && memoryImport && (memoryImport.maximumPages === undefined || memoryImport.maximumPages > cap)) {
+      memoryImport = { ...memoryImport, maximumPages: cap };
+    }
     const startExport = moveStart(b, m);
 
     // Fuel global and yield import.
@@ -266,8 +352,9 @@ function transform(b: Binaryen, bytes: Uint8Array, options: RewriteOptions): Tra
       startExport,
       preemptAtFunctionEntry: !!options.preemptAtFunctionEntry,
     };
-    const outBytes = m.emitBinary();
-    return { bytes: outBytes.slice(), imports, exports, runtime };
+    let outBytes: Uint8Array = m.emitBinary().slice();
+    if (cap !== undefined && !memoryImport) outBytes = clampMemory(outBytes, cap);
+    return { bytes: outBytes, imports, exports, runtime };
   } finally {
     b.setDebugInfo(savedDebugInfo);
     b.setOptimizeLevel(savedOptimize);
@@ -812,6 +899,77 @@ function insertPreemptionPoints(b: Binaryen, m: BModule, atFunctionEntry: boolea
     }
     if (atFunctionEntry) raw._BinaryenFunctionSetBody(fn, atEntry(raw._BinaryenFunctionGetBody(fn)));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byte-level edits of the emitted binary
+
+function mib(bytes: number): string {
+  const m = bytes / (1 << 20);
+  return `${Number.isInteger(m) ? m : m.toFixed(1)} MiB`;
+}
+
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+function readLeb(bytes: Uint8Array, at: number): [value: number, next: number] {
+  let value = 0;
+  let mul = 1;
+  for (;;) {
+    const byte = bytes[at++];
+    if (byte === undefined) throw new WasmLoadError('internal error: truncated LEB128 in the rewritten module');
+    value += (byte & 0x7f) * mul;
+    mul *= 128;
+    if (!(byte & 0x80)) return [value, at];
+  }
+}
+
+function appendCustomSection(bytes: Uint8Array, name: string, content: Uint8Array): Uint8Array {
+  const nameBytes = new TextEncoder().encode(name);
+  const body = [...leb(nameBytes.length), ...nameBytes];
+  const size = body.length + content.length;
+  const head = [0x00, ...leb(size), ...body];
+  const out = new Uint8Array(bytes.length + head.length + content.length);
+  out.set(bytes);
+  out.set(head, bytes.length);
+  out.set(content, bytes.length + head.length);
+  return out;
+}
+
+/** Lowers the maximum of the (one, defined) memory in the memory section to `maxPages`. */
+function clampMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
+  let at = 8;
+  while (at < bytes.length) {
+    const id = bytes[at]!;
+    const [size, contentStart] = readLeb(bytes, at + 1);
+    const end = contentStart + size;
+    if (id === 5) {
+      const [count, p] = readLeb(bytes, contentStart);
+      if (count !== 1) throw new WasmLoadError(`internal error: ${count} memories in the rewritten module`);
+      const flags = bytes[p]!;
+      if (flags !== 0 && flags !== 1) throw new WasmLoadError(`internal error: unexpected memory limits flags ${flags}`);
+      const [initial, q] = readLeb(bytes, p + 1);
+      const max = flags === 1 ? readLeb(bytes, q)[0] : Infinity;
+      if (max <= maxPages) return bytes;
+      const content = [...leb(1), 0x01, ...leb(initial), ...leb(maxPages)];
+      const section = [5, ...leb(content.length), ...content];
+      const out = new Uint8Array(bytes.length - (end - at) + section.length);
+      out.set(bytes.subarray(0, at));
+      out.set(section, at);
+      out.set(bytes.subarray(end), at + section.length);
+      return out;
+    }
+    at = end;
+  }
+  throw new WasmLoadError('internal error: the rewritten module has no memory section');
 }
 
 function toHex(b: Uint8Array): string {

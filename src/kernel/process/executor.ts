@@ -1,0 +1,528 @@
+// The executor side of the Scheduler ↔ executor protocol (protocol.ts): loads programs, runs
+// their threads round-robin in time slices, and talks to the Scheduler only by messages.
+// Host-agnostic (no DOM, no node:*): a tab's execution worker, a Node worker thread and
+// InProcessExecution all wrap one of these.
+//
+//   start    → rewrite (or load the rewritten bytes), instantiate with WASI + lshapes, READY
+//   the loop → one slice of the next READY thread, flush its output, report, yieldToHost(), ...
+//   blocked  → WAITING until the host call's Promise settles, then READY again
+//   the end  → its `out` flushed, then `exit` (code and message), then everything about it dropped
+//
+// Nothing a program does throws out of here or stops another process: bad modules end with 1,
+// traps with 134, bad pointers passed to WASI with 139, kills with 137.
+
+import { Namespace } from '../wasi/vfs.ts';
+import { memfsFrom } from '../wasi/memfs.ts';
+import { Wasi } from '../wasi/preview1.ts';
+import type { WasiClock } from '../wasi/clock.ts';
+import { QueueInput, emptyInput, type OutputStream } from '../wasi/streams.ts';
+import { WasmLinkError, WasmLoadError, describe } from '../wasm/errors.ts';
+import { ProcessExit, type HostModule } from '../wasm/host-calls.ts';
+import { loadRewritten, rewriteModule } from '../wasm/rewrite.ts';
+import { WasmThread, type RunResult } from '../wasm/thread.ts';
+import type { RewrittenModule } from '../wasm/types.ts';
+import { LshapesHost } from './lshapes.ts';
+import {
+  EXIT_CANNOT_START,
+  EXIT_KILLED,
+  EXIT_SEGFAULT,
+  EXIT_TRAPPED,
+  type FromExecutor,
+  type KernelReply,
+  type Pid,
+  type ProcessSpec,
+  type ProcessState,
+  type ToExecutor,
+} from './protocol.ts';
+import { SAMPLE_FILES } from './sample-files.ts';
+
+export interface ExecutorOptions {
+  /** To the Scheduler. Called synchronously from handle() and from the run loop. */
+  post(msg: FromExecutor): void;
+  /** Milliseconds, for slices and CPU time (performance, or the simulator's clock). */
+  clock: { now(): number };
+  /** Lets the host deliver messages (kill, stdin, replies) between two slices. */
+  yieldToHost(): Promise<void>;
+  /** Length of a time slice in ms (default 10). */
+  sliceMs?: number;
+  /** Cap on a process's linear memory (default 512 MiB): memory.grow fails beyond it. */
+  maxMemoryBytes?: number;
+  /** The files a process sees (default: its own writable copy of SAMPLE_FILES at "/"). */
+  namespace?: (spec: ProcessSpec) => Namespace;
+  /** Random bytes for WASI random_get (default crypto.getRandomValues). */
+  random?: (buf: Uint8Array<ArrayBuffer>) => void;
+  /** WASI clocks and sleeping (default the host's: performance.now and setTimeout). */
+  wasiClock?: WasiClock;
+  /** Timers for recv/call timeouts and deferred state reports (default setTimeout). */
+  setTimer?: (ms: number, fn: () => void) => () => void;
+  /** Minimum gap between two `state` reports of a process (default 100 ms; WAITING ↔ READY: 20 ms). */
+  stateIntervalMs?: number;
+  /** SHA-256 for the rewrite cache (default @noble/hashes; hosts may pass WebCrypto). */
+  sha256?: (bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array;
+}
+
+const DEFAULT_SLICE_MS = 10;
+const DEFAULT_MAX_MEMORY = 512 << 20;
+const DEFAULT_STATE_INTERVAL = 100;
+/** Output buffered beyond this is posted before the slice ends. */
+const OUT_FLUSH_BYTES = 64 << 10;
+/** Rewritten modules compiled from `spec.rewritten`, by hash. */
+const LOADED_LIMIT = 32;
+
+type Phase = 'loading' | 'READY' | 'RUNNING' | 'WAITING' | 'EXITED';
+
+interface Proc {
+  readonly spec: ProcessSpec;
+  readonly pid: Pid;
+  phase: Phase;
+  thread: WasmThread | null;
+  readonly lshapes: LshapesHost;
+  readonly stdin: QueueInput | null;
+  /** Output not posted yet, in order. */
+  out: { fd: 1 | 2; data: Uint8Array }[];
+  outBytes: number;
+  cpuMs: number;
+  /** What the Scheduler was last told. */
+  shown: ProcessState | null;
+  shownCpu: number;
+  shownAt: number;
+  /** The state to report: RUNNING after a slice it yielded, READY when woken, WAITING when blocked. */
+  state: ProcessState;
+  nextCall: number;
+  readonly calls: Map<number, (reply: KernelReply) => void>;
+  /** A kill that arrived while the thread was running (handle() called from inside a slice). */
+  pendingKill: string | null;
+  /** Set when a WASI call got a bad pointer: the exit message. */
+  fault: string | null;
+  maxMemoryBytes: number;
+}
+
+function defaultSetTimer(ms: number, fn: () => void): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+}
+
+function mib(bytes: number): string {
+  const m = bytes / (1 << 20);
+  return `${Number.isInteger(m) ? m : m.toFixed(1)} MiB`;
+}
+
+export class Executor {
+  private readonly opts: ExecutorOptions;
+  private readonly sliceMs: number;
+  private readonly maxMemoryBytes: number;
+  private readonly stateInterval: number;
+  private readonly setTimer: (ms: number, fn: () => void) => () => void;
+  private readonly procs = new Map<Pid, Proc>();
+  private readonly ready: Proc[] = [];
+  private readonly dirty = new Set<Proc>();
+  private looping = false;
+  private reportTimer: (() => void) | null = null;
+  private readonly loaded = new Map<string, Promise<RewrittenModule>>();
+  private readonly announced = new Set<string>();
+
+  constructor(options: ExecutorOptions) {
+    this.opts = options;
+    this.sliceMs = Math.max(1, options.sliceMs ?? DEFAULT_SLICE_MS);
+    this.maxMemoryBytes = Math.max(1 << 16, options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY);
+    this.stateInterval = Math.max(1, options.stateIntervalMs ?? DEFAULT_STATE_INTERVAL);
+    this.setTimer = options.setTimer ?? defaultSetTimer;
+  }
+
+  /** Live processes (loading, running, waiting). */
+  get size(): number {
+    return this.procs.size;
+  }
+
+  /** The pids of the live processes. */
+  pids(): Pid[] {
+    return [...this.procs.keys()];
+  }
+
+  /** A message from the Scheduler. Never throws. */
+  handle(msg: ToExecutor): void {
+    try {
+      this.dispatch(msg);
+    } catch {
+      // A malformed message must not take the executor down; there is no one to tell but the
+      // Scheduler, which sent it.
+    }
+  }
+
+  private dispatch(msg: ToExecutor): void {
+    if (msg.t === 'start') {
+      this.start(msg.spec);
+      return;
+    }
+    const p = this.procs.get(msg.pid);
+    if (!p) return; // already gone: late stdin, replies and messages are dropped
+    switch (msg.t) {
+      case 'stdin':
+        if (p.stdin) {
+          try {
+            p.stdin.push(msg.data);
+          } catch {
+            // after stdin.end
+          }
+        }
+        break;
+      case 'stdin.end':
+        p.stdin?.end();
+        break;
+      case 'kill':
+        this.kill(p, msg.reason);
+        break;
+      case 'reply': {
+        const resolve = p.calls.get(msg.call);
+        if (resolve) {
+          p.calls.delete(msg.call);
+          resolve(msg.reply);
+        }
+        break;
+      }
+      case 'deliver':
+        p.lshapes.deliver(msg.port, msg.from, msg.token, msg.data);
+        break;
+    }
+  }
+
+  // ───────────────────────────── starting ─────────────────────────────
+
+  private start(spec: ProcessSpec): void {
+    if (this.procs.has(spec.pid)) return; // a duplicate start: the pid runs already
+    const stdin = spec.interactiveStdin ? new QueueInput() : null;
+    const calls = new Map<number, (reply: KernelReply) => void>();
+    const p: Proc = {
+      spec,
+      pid: spec.pid,
+      phase: 'loading',
+      thread: null,
+      lshapes: null as unknown as LshapesHost,
+      stdin,
+      out: [],
+      outBytes: 0,
+      cpuMs: 0,
+      shown: null,
+      shownCpu: 0,
+      shownAt: 0,
+      state: 'READY',
+      nextCall: 1,
+      calls,
+      pendingKill: null,
+      fault: null,
+      maxMemoryBytes: this.maxMemoryBytes,
+    };
+    (p as { lshapes: LshapesHost }).lshapes = new LshapesHost({
+      pid: spec.pid,
+      peer: spec.peer,
+      parent: spec.hasParent ? spec.parent : undefined,
+      setTimer: this.setTimer,
+      request: (req) =>
+        new Promise<KernelReply>((resolve) => {
+          if (p.phase === 'EXITED') return;
+          this.flushOut(p); // what the program printed before asking comes first
+          const call = p.nextCall++;
+          calls.set(call, resolve);
+          this.opts.post({ t: 'call', pid: p.pid, call, req });
+        }),
+    });
+    this.procs.set(spec.pid, p);
+    void this.load(p);
+  }
+
+  private async load(p: Proc): Promise<void> {
+    let thread: WasmThread;
+    try {
+      const rewritten = await this.rewritten(p.spec);
+      if (p.phase === 'EXITED') return;
+      const hosts = this.hostModules(p);
+      const missing = missingImports(rewritten, hosts);
+      if (missing.length) {
+        const list = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
+        throw new WasmLoadError(`the program imports ${list}, which LSHAPES does not provide`);
+      }
+      thread = await WasmThread.create(rewritten, hosts, { clock: this.opts.clock });
+    } catch (e) {
+      if (p.phase !== 'EXITED') this.finish(p, EXIT_CANNOT_START, loadMessage(e));
+      return;
+    }
+    if (gone(p)) return;
+    p.thread = thread;
+    p.phase = 'READY';
+    p.state = 'READY';
+    this.report(p, true);
+    this.makeReady(p);
+  }
+
+  private rewritten(spec: ProcessSpec): Promise<RewrittenModule> {
+    if (spec.rewritten) {
+      const bytes = spec.rewritten;
+      let r = this.loaded.get(spec.hash);
+      if (!r) {
+        r = loadRewritten(bytes, spec.hash);
+        this.loaded.set(spec.hash, r);
+        while (this.loaded.size > LOADED_LIMIT) this.loaded.delete(this.loaded.keys().next().value as string);
+        r.catch(() => this.loaded.delete(spec.hash));
+      }
+      return r.catch(async (e: unknown) => {
+        // stale or foreign rewritten bytes: rewrite the original when we have it
+        if (spec.module) return this.rewrite(spec.module);
+        throw e;
+      });
+    }
+    if (!spec.module) return Promise.reject(new WasmLoadError('no module to run (neither module nor rewritten bytes given)'));
+    return this.rewrite(spec.module);
+  }
+
+  private async rewrite(module: Uint8Array): Promise<RewrittenModule> {
+    const options: Parameters<typeof rewriteModule>[1] = { maxMemoryBytes: this.maxMemoryBytes };
+    if (this.opts.sha256) options.sha256 = this.opts.sha256;
+    const r = await rewriteModule(module, options);
+    if (!this.announced.has(r.hash)) {
+      this.announced.add(r.hash);
+      this.opts.post({ t: 'rewritten', hash: r.hash, bytes: r.bytes });
+    }
+    return r;
+  }
+
+  private hostModules(p: Proc): HostModule[] {
+    const spec = p.spec;
+    const output = (fd: 1 | 2): OutputStream => ({
+      write: (data) => {
+        if (data.length === 0 || p.phase === 'EXITED') return;
+        p.out.push({ fd, data });
+        p.outBytes += data.length;
+        if (p.outBytes >= OUT_FLUSH_BYTES) this.flushOut(p);
+      },
+    });
+    const namespace = this.opts.namespace ? this.opts.namespace(spec) : new Namespace({ '/': memfsFrom(SAMPLE_FILES) });
+    const wasi = new Wasi({
+      args: spec.args.length ? spec.args : [spec.name],
+      env: spec.env,
+      namespace,
+      stdin: p.stdin ?? emptyInput,
+      stdout: output(1),
+      stderr: output(2),
+      ...(this.opts.wasiClock ? { clock: this.opts.wasiClock } : {}),
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      onFault: (call) => {
+        p.fault = `bad pointer passed to ${call} (segmentation fault)`;
+        throw new ProcessExit(EXIT_SEGFAULT);
+      },
+    });
+    return [wasi, p.lshapes];
+  }
+
+  // ───────────────────────────── running ─────────────────────────────
+
+  private makeReady(p: Proc): void {
+    this.ready.push(p);
+    if (!this.looping) void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    this.looping = true;
+    try {
+      for (;;) {
+        const p = this.ready.shift();
+        if (!p) break;
+        if (p.phase !== 'READY') continue;
+        this.slice(p);
+        this.flushReports();
+        try {
+          await this.opts.yieldToHost();
+        } catch {
+          // a host that cannot yield still must not stop the loop
+        }
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  private slice(p: Proc): void {
+    const thread = p.thread!;
+    p.phase = 'RUNNING';
+    const t0 = this.opts.clock.now();
+    let r: RunResult;
+    try {
+      r = thread.run({ ms: this.sliceMs });
+    } catch (e) {
+      // the runtime itself failed: end this process only
+      try {
+        if (thread.state !== 'RUNNING') thread.terminate(EXIT_TRAPPED);
+      } catch {
+        // nothing more to do
+      }
+      r = { state: 'trapped', message: `internal error: ${describe(e)}` };
+    }
+    p.cpuMs += Math.max(0, this.opts.clock.now() - t0);
+    if (gone(p)) return; // cannot happen (kills wait for the slice), but be safe
+    p.phase = 'READY';
+    this.flushOut(p);
+    if (p.pendingKill !== null && r.state !== 'exited' && r.state !== 'trapped') {
+      this.kill(p, p.pendingKill);
+      return;
+    }
+    switch (r.state) {
+      case 'yielded':
+        p.state = 'RUNNING';
+        this.dirty.add(p);
+        this.ready.push(p);
+        break;
+      case 'blocked':
+        p.phase = 'WAITING';
+        p.state = 'WAITING';
+        this.dirty.add(p);
+        r.until.then(
+          () => this.wake(p),
+          () => this.wake(p),
+        );
+        break;
+      case 'exited':
+        if (r.code === EXIT_SEGFAULT && p.fault) this.finish(p, r.code, p.fault);
+        else this.finish(p, r.code);
+        break;
+      case 'trapped':
+        this.finish(p, EXIT_TRAPPED, this.trapMessage(p, r.message));
+        break;
+    }
+  }
+
+  private wake(p: Proc): void {
+    if (p.phase !== 'WAITING' || p.thread?.state !== 'READY') return;
+    p.phase = 'READY';
+    p.state = 'READY';
+    this.dirty.add(p);
+    this.makeReady(p);
+  }
+
+  private trapMessage(p: Proc, message: string): string {
+    const used = p.thread ? p.thread.memory.buffer.byteLength : 0;
+    const cap = p.maxMemoryBytes;
+    if (used > 0 && used >= cap - Math.max(2 << 20, cap / 16)) {
+      return `${message} — out of memory? it uses ${mib(used)} of its ${mib(cap)} limit`;
+    }
+    return message;
+  }
+
+  // ───────────────────────────── ending ─────────────────────────────
+
+  private kill(p: Proc, reason: string): void {
+    if (p.phase === 'EXITED') return;
+    if (p.phase === 'RUNNING') {
+      p.pendingKill = reason;
+      return;
+    }
+    try {
+      if (p.thread && p.thread.state !== 'EXITED') p.thread.terminate(EXIT_KILLED);
+    } catch {
+      // terminate refuses only a running thread, excluded above
+    }
+    this.finish(p, EXIT_KILLED, reason || 'killed');
+  }
+
+  private finish(p: Proc, code: number, message?: string): void {
+    this.flushOut(p);
+    p.phase = 'EXITED';
+    p.state = 'EXITED';
+    p.lshapes.dispose();
+    p.calls.clear();
+    this.dirty.delete(p);
+    this.procs.delete(p.pid);
+    const msg: FromExecutor = { t: 'exit', pid: p.pid, code, cpuMs: p.cpuMs };
+    if (message !== undefined) msg.message = message;
+    this.opts.post(msg);
+    p.thread = null;
+  }
+
+  // ───────────────────────────── output and reports ─────────────────────────────
+
+  private flushOut(p: Proc): void {
+    if (p.out.length === 0) return;
+    const chunks = p.out;
+    p.out = [];
+    p.outBytes = 0;
+    let i = 0;
+    while (i < chunks.length) {
+      const fd = chunks[i]!.fd;
+      let j = i;
+      let n = 0;
+      while (j < chunks.length && chunks[j]!.fd === fd) n += chunks[j++]!.data.length;
+      let data: Uint8Array;
+      if (j === i + 1) data = chunks[i]!.data;
+      else {
+        data = new Uint8Array(n);
+        let at = 0;
+        for (let k = i; k < j; k++) {
+          data.set(chunks[k]!.data, at);
+          at += chunks[k]!.data.length;
+        }
+      }
+      this.opts.post({ t: 'out', pid: p.pid, fd, data });
+      i = j;
+    }
+  }
+
+  /**
+   * Tells the Scheduler a process's state and CPU time: at once for the first report and when
+   * it starts or stops WAITING (but not more than every 20 ms: a deferred report is sent by a
+   * timer), otherwise at most every stateIntervalMs while something changed.
+   */
+  private report(p: Proc, first = false): void {
+    if (p.phase === 'EXITED') return;
+    const now = this.opts.clock.now();
+    const waitingChanged = p.shown === null || (p.shown === 'WAITING') !== (p.state === 'WAITING');
+    const gap = now - p.shownAt;
+    const due = first || (waitingChanged ? gap >= Math.min(20, this.stateInterval) : gap >= this.stateInterval);
+    const changed = p.state !== p.shown || p.cpuMs !== p.shownCpu;
+    if (!changed) {
+      this.dirty.delete(p);
+      return;
+    }
+    if (!due) {
+      this.dirty.add(p);
+      this.armReportTimer(waitingChanged ? Math.min(20, this.stateInterval) - gap : this.stateInterval - gap);
+      return;
+    }
+    this.dirty.delete(p);
+    p.shown = p.state;
+    p.shownCpu = p.cpuMs;
+    p.shownAt = now;
+    this.opts.post({ t: 'state', pid: p.pid, state: p.state, cpuMs: p.cpuMs });
+  }
+
+  private flushReports(): void {
+    for (const p of [...this.dirty]) this.report(p);
+  }
+
+  private armReportTimer(ms: number): void {
+    if (this.reportTimer) return;
+    this.reportTimer = this.setTimer(Math.max(1, Math.ceil(ms)), () => {
+      this.reportTimer = null;
+      this.flushReports();
+    });
+  }
+}
+
+/** Whether the process has ended (a function: TypeScript would keep a narrowing across awaits). */
+function gone(p: Proc): boolean {
+  return p.phase === 'EXITED';
+}
+
+/** The imports no host module provides, as "module.name". */
+function missingImports(rewritten: RewrittenModule, hosts: readonly HostModule[]): string[] {
+  const dummy = { memory: (): WebAssembly.Memory => new WebAssembly.Memory({ initial: 0 }) };
+  const tables = new Map(hosts.map((h) => [h.name, h.functions(dummy)]));
+  const out: string[] = [];
+  for (const imp of rewritten.imports) {
+    const t = tables.get(imp.module);
+    if (!t || typeof t[imp.name] !== 'function' || !Object.hasOwn(t, imp.name)) out.push(`${imp.module}.${imp.name}`);
+  }
+  return out;
+}
+
+function loadMessage(e: unknown): string {
+  if (e instanceof WasmLinkError || e instanceof WasmLoadError) return e.message;
+  return `cannot start: ${describe(e)}`;
+}
