@@ -1,8 +1,12 @@
-// The React shell of one LSHAPES tab: who this tab is, its peers, how to join, what happened.
+// The React shell of one LSHAPES tab: the terminal that runs programs, the cluster's processes,
+// who this tab is, its peers, how to join, what happened.
 import type { ShellApi } from '../host/browser/shell-api.ts';
 import { ClusterCard } from './ClusterCard.tsx';
 import { EventLog } from './EventLog.tsx';
 import { PeersPanel } from './PeersPanel.tsx';
+import { ProcessesPanel } from './ProcessesPanel.tsx';
+import type { ShellBackend } from './terminal/commands.ts';
+import { Terminal } from './terminal/Terminal.tsx';
 import { shortId } from './format.ts';
 import { useShell } from './useShell.ts';
 import './shell.css';
@@ -11,9 +15,11 @@ export interface AppProps {
   api: ShellApi;
   /** The link another machine opens to join this cluster. */
   clusterUrl: string;
+  /** What the terminal runs commands against; no terminal without it. Keep it stable: a new one remounts the terminal. */
+  shellBackend?: ShellBackend;
 }
 
-export function App({ api, clusterUrl }: AppProps) {
+export function App({ api, clusterUrl, shellBackend }: AppProps) {
   const shell = useShell(api);
   // Before whoami() answers, the view already says who we are.
   const selfId = shell.me?.peerId ?? shell.view?.self;
@@ -38,7 +44,9 @@ export function App({ api, clusterUrl }: AppProps) {
       {shell.error && (
         <p className="banner banner-error" role="alert">The kernel stopped answering: {shell.error}</p>
       )}
-      <main className="shell-main">
+      <main className={shellBackend ? 'shell-main has-terminal' : 'shell-main'}>
+        {shellBackend && <Terminal backend={shellBackend} />}
+        <ProcessesPanel rows={shell.processes} self={selfId} />
         <PeersPanel view={shell.view} />
         <ClusterCard clusterUrl={clusterUrl} />
         <EventLog events={shell.events} />

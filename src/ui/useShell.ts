@@ -3,6 +3,7 @@ import { useEffect, useReducer, useState } from 'react';
 import { proxy } from 'comlink';
 import type { PeerId, PeerKind } from '../kernel/types.ts';
 import type { ViewMessage } from '../servers/synchronizer/protocol.ts';
+import type { ProcessInfo } from '../servers/scheduler/client.ts';
 import type { ShellApi, ShellEvent } from '../host/browser/shell-api.ts';
 import { describeEvent, describeViewDiff, diffViews, type LogEntry } from './format.ts';
 
@@ -49,6 +50,8 @@ export interface Whoami {
 export interface Shell extends ShellState {
   /** Undefined until whoami() answers. */
   me: Whoami | undefined;
+  /** The cluster's process table; undefined until the first one (or when the api has none). */
+  processes: ProcessInfo[] | undefined;
   /** Set when whoami() or subscribe() failed. */
   error: string | undefined;
 }
@@ -58,6 +61,7 @@ export function useShell(api: ShellApi): Shell {
   const [state, dispatch] = useReducer(reducer, initialShellState);
   const [me, setMe] = useState<Whoami | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
+  const [processes, setProcesses] = useState<ProcessInfo[] | undefined>(undefined);
 
   useEffect(() => {
     let active = true;
@@ -71,10 +75,14 @@ export function useShell(api: ShellApi): Shell {
     api.subscribe(proxy((e: ShellEvent) => {
       if (active) dispatch({ e, now: Date.now() });
     })).catch(fail);
+    // The process table is not vital: if it cannot be watched, the panel just keeps waiting.
+    api.watchProcesses?.(proxy((rows: ProcessInfo[]) => {
+      if (active) setProcesses(rows);
+    }))?.catch((err: unknown) => console.warn('cannot watch the processes:', err));
     return () => {
       active = false;
     };
   }, [api]);
 
-  return { ...state, me, error };
+  return { ...state, me, error, processes };
 }

@@ -6,9 +6,15 @@ import type { Kernel } from '../../kernel/kernel.ts';
 import type { PeerId } from '../../kernel/types.ts';
 import type { BenchPorts } from '../common/bench-ports.ts';
 import { startHostKernel } from '../common/boot.ts';
+import { browserExecution } from './exec-pool.ts';
+import { fetchPrograms } from './programs.ts';
 import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.ts';
 import { realDrivers } from '../common/drivers.ts';
 import type { ShellEvent } from './shell-api.ts';
+import { SchedulerClient } from '../common/scheduler-client.ts';
+import { createShellService, type OutputCallback } from '../common/shell-service.ts';
+import { ShellFiles } from '../common/shell-files.ts';
+import type { Pid, ProcessInfo } from '../../servers/scheduler/client.ts';
 
 /** The worker global, typed by hand: the DOM and WebWorker libs cannot both be loaded. */
 declare const self: {
@@ -28,6 +34,12 @@ const nic = new WorkerNic({
 
 let kernel: Kernel | undefined;
 let bench: BenchPorts | undefined;
+/** The shell's client of this peer's Scheduler (port "shell"), made right after the kernel boots. */
+let scheduler: SchedulerClient | undefined;
+const shell = createShellService(() => {
+  if (!scheduler) throw new Error('the kernel has not started yet');
+  return scheduler;
+}, new ShellFiles());
 const recent: ShellEvent[] = [];
 const listeners: ((e: ShellEvent) => void)[] = [];
 
@@ -42,17 +54,22 @@ function remember(e: ShellEvent): void {
 }
 
 const api = {
-  async boot(identity: Identity, token: string): Promise<{ peerId: PeerId; room: string }> {
+  /** `workers`: execution workers for processes (default: one per core). */
+  async boot(identity: Identity, token: string, opts: { workers?: number } = {}): Promise<{ peerId: PeerId; room: string }> {
     if (!kernel) {
+      const workers = Math.max(0, Math.min(64, opts.workers ?? (navigator.hardwareConcurrency || 1)));
       ({ kernel, bench } = await startHostKernel({
         identity,
         token,
-        drivers: realDrivers({ nic, kind: 'browser', capacity: navigator.hardwareConcurrency || 1, console: { write: (t) => console.log(t) } }),
+        exec: browserExecution(workers),
+        programs: fetchPrograms(),
+        drivers: realDrivers({ nic, kind: 'browser', capacity: workers, console: { write: (t) => console.log(t) } }),
         viewPort: 'ui',
         onView: (view) => broadcast({ type: 'view', view }),
         onEvent: (event) => remember({ type: 'kernel', at: Date.now(), event }),
       }));
     }
+    scheduler ??= new SchedulerClient(kernel, 'shell');
     return { peerId: kernel.self, room: kernel.room };
   },
   async whoami() {
@@ -79,6 +96,50 @@ const api = {
   /** Raw bytes on the link to `peer`, past the kernel's encoder: how tests play a broken peer. */
   async debugSendRaw(peer: PeerId, frames: Uint8Array[]) {
     for (const f of frames) nic.send(peer, f);
+  },
+
+  // ---- processes and files, for the terminal and the processes panel (src/host/common/shell-service.ts) ----
+
+  /** Starts a program (`on`: a peer id or prefix). `output` (a comlink proxy) gets its and its children's output. */
+  run(name: string, args: string[], on: string | undefined, interactive: boolean, output: OutputCallback): Promise<{ pid: Pid; peer: PeerId }> {
+    return shell.run(name, args, on, interactive, output);
+  },
+  /** How a process started by run() ended, after all its output reached `output`; rejects when it was lost. */
+  waitExit(pid: Pid): Promise<{ code: number; message?: string }> {
+    return shell.waitExit(pid);
+  },
+  stdin(pid: Pid, data: Uint8Array): Promise<void> {
+    return shell.stdin(pid, data);
+  },
+  stdinEnd(pid: Pid): Promise<void> {
+    return shell.stdinEnd(pid);
+  },
+  kill(pid: Pid): Promise<void> {
+    return shell.kill(pid);
+  },
+  ps(): Promise<ProcessInfo[]> {
+    return shell.ps();
+  },
+  programs(): Promise<string[]> {
+    return shell.programs();
+  },
+  /** `listener` (a comlink proxy) gets the cluster's process table on every change. Returns an id for unwatchProcesses. */
+  watchProcesses(listener: (rows: ProcessInfo[]) => unknown): Promise<number> {
+    return shell.watchProcesses(listener);
+  },
+  unwatchProcesses(id: number): Promise<void> {
+    return shell.unwatchProcesses(id);
+  },
+  /** The sample files every process sees at / (until the Stockholder). */
+  ls(path: string): Promise<{ name: string; kind: 'file' | 'dir'; size?: number }[]> {
+    return shell.ls(path);
+  },
+  cat(path: string): Promise<Uint8Array> {
+    return shell.cat(path);
+  },
+  /** What the shell's Scheduler client could not use (garbage, unmatched replies, orphan output). */
+  async schedulerStats() {
+    return scheduler ? { ...scheduler.stats } : undefined;
   },
 };
 

@@ -10,6 +10,9 @@ import { clusterToken, relayUrl } from './cluster-url.ts';
 import { tabIdentity } from './identity.ts';
 import type { KernelWorkerApi } from './kernel-worker.ts';
 import type { ShellApi, ShellEvent } from './shell-api.ts';
+import { createShellBackend, createTestShell } from './shell-backend.ts';
+import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
+import type { ProcessInfo } from '../../servers/scheduler/client.ts';
 
 /** Can an RTCDataChannel be transferred to a worker here? Try it once with a throwaway one. */
 function canTransferChannels(worker: Worker): boolean {
@@ -40,7 +43,10 @@ async function start(): Promise<void> {
   const { port1, port2 } = new MessageChannel();
   worker.postMessage({ comlink: port2 }, [port2]);
   const kernel = Comlink.wrap<KernelWorkerApi>(port1);
-  const booted = await kernel.boot(identity, token);
+  // `?workers=N` sets how many execution workers this tab runs processes in (default: one per core).
+  const workersParam = new URLSearchParams(location.search).get('workers');
+  const workers = workersParam !== null && /^\d{1,2}$/.test(workersParam) ? Number(workersParam) : undefined;
+  const booted = await kernel.boot(identity, token, workers === undefined ? {} : { workers });
   const { peerId } = booted;
   // `#c=…&room=<hex>` joins another cluster's relay room with this tab's own token: admission
   // must then refuse every link. It is how the e2e tests play a stranger who knows a room id.
@@ -75,13 +81,26 @@ async function start(): Promise<void> {
     mesh?.stop();
   });
 
+  // The latest Synchronizer view the shell got, for the terminal's `peers` and `--on` completion.
+  let latestView: ViewMessage | undefined;
   const api: ShellApi = {
     whoami: () => kernel.whoami(),
-    subscribe: (listener: (e: ShellEvent) => void) => kernel.subscribe(Comlink.proxy(listener)),
+    subscribe: (listener: (e: ShellEvent) => void) =>
+      kernel.subscribe(
+        Comlink.proxy((e: ShellEvent) => {
+          if (e.type === 'view') latestView = e.view;
+          listener(e);
+        }),
+      ),
+    watchProcesses: async (listener: (rows: ProcessInfo[]) => void) => {
+      await kernel.watchProcesses(Comlink.proxy(listener));
+    },
   };
+  const shellBackend = createShellBackend(kernel, () => latestView?.peers);
   // A handle for e2e tests and bench/ (what a developer would poke at in the console too).
-  Object.assign(globalThis, { lshapes: { peerId, room, mode, kernel, mesh } });
-  root.render(<App api={api} clusterUrl={location.href} />);
+  // `shell`: run/start/wait/ps/kill helpers with text output (src/host/browser/shell-backend.ts).
+  Object.assign(globalThis, { lshapes: { peerId, room, mode, kernel, mesh, shell: createTestShell(kernel) } });
+  root.render(<App api={api} clusterUrl={location.href} shellBackend={shellBackend} />);
 }
 
 start().catch((err: Error) => {

@@ -1,6 +1,7 @@
 // What the React shell gets from its tab's kernel (over comlink, from the kernel worker).
 import type { KernelEvent, PeerId, PeerKind } from '../../kernel/types.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
+import type { ProcessInfo } from '../../servers/scheduler/client.ts';
 
 export type ShellEvent =
   | { type: 'view'; view: ViewMessage }
@@ -10,4 +11,7 @@ export interface ShellApi {
   whoami(): Promise<{ peerId: PeerId; kind: PeerKind; room: string }>;
   /** Calls `listener` with every view update and kernel event from now on (a comlink proxy). */
   subscribe(listener: (e: ShellEvent) => void): Promise<void>;
+  /** Calls `listener` with the cluster's whole process table on every change (a comlink proxy).
+   *  Optional: without it the shell shows no process table. */
+  watchProcesses?(listener: (rows: ProcessInfo[]) => void): Promise<void>;
 }

@@ -18,6 +18,6 @@ export function realDrivers(opts: { nic: NetworkInterface; kind: PeerKind; capac
     random: { bytes: (n) => crypto.getRandomValues(new Uint8Array(n)) },
     crypto: platformCrypto(),
     console: opts.console,
-    info: { kind: opts.kind, capacity: Math.max(1, opts.capacity), version: VERSION, load: () => 0 },
+    info: { kind: opts.kind, capacity: Math.max(0, opts.capacity), version: VERSION, load: () => 0 },
   };
 }

@@ -10,6 +10,8 @@ import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import { startHostKernel } from '../common/boot.ts';
 import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.ts';
 import { realDrivers } from '../common/drivers.ts';
+import { nodeExecution } from './exec-pool.ts';
+import { filePrograms } from './programs.ts';
 
 const port = parentPort!;
 const nic = new WorkerNic({
@@ -23,11 +25,13 @@ const nic = new WorkerNic({
 let kernel: Kernel | undefined;
 
 const api = {
-  async boot(identity: Identity, token: string, onEvent: (e: KernelEvent) => void, onView: (v: ViewMessage) => void) {
+  async boot(identity: Identity, token: string, onEvent: (e: KernelEvent) => void, onView: (v: ViewMessage) => void, workers = os.availableParallelism()) {
     ({ kernel } = await startHostKernel({
       identity,
       token,
-      drivers: realDrivers({ nic, kind: 'node', capacity: os.availableParallelism(), console: { write: (t) => process.stdout.write(t) } }),
+      exec: nodeExecution(workers),
+      programs: filePrograms(),
+      drivers: realDrivers({ nic, kind: 'node', capacity: workers, console: { write: (t) => process.stdout.write(t) } }),
       viewPort: 'cli',
       onView: (v) => void onView(v),
       onEvent: (e) => void onEvent(e),

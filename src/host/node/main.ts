@@ -17,7 +17,7 @@ import type { WebSocketLike } from '../common/signaling.ts';
 import { nodeIdentity } from './identity.ts';
 import type { NodeKernelApi } from './kernel-worker.ts';
 
-const USAGE = 'usage: npm run peer -- --url http://HOST:PORT/#c=TOKEN [--state DIR]';
+const USAGE = 'usage: npm run peer -- --url http://HOST:PORT/#c=TOKEN [--state DIR] [--workers N]';
 
 export function parseClusterUrl(raw: string): { token: string; relayUrl: string } {
   const url = new URL(raw);
@@ -27,10 +27,12 @@ export function parseClusterUrl(raw: string): { token: string; relayUrl: string 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { url: { type: 'string' }, state: { type: 'string' } } });
+  const { values } = parseArgs({ options: { url: { type: 'string' }, state: { type: 'string' }, workers: { type: 'string' } } });
   if (!values.url) throw new Error(USAGE);
   const { token, relayUrl } = parseClusterUrl(values.url);
   const identity = await nodeIdentity(path.resolve(values.state ?? '.lshapes/node-peer'));
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0 && workers <= 256)) throw new Error(`--workers wants a whole number, not ${values.workers}`);
 
   const worker = new Worker(new URL('./kernel-worker-boot.mjs', import.meta.url));
   const { port1, port2 } = new MessageChannel();
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     if (line !== lastView) console.log(`[view] ${v.peers.length} peers: ${line}`);
     lastView = line;
   };
-  const { peerId, room } = await kernel.boot(identity, token, Comlink.proxy(onEvent), Comlink.proxy(onView));
+  const { peerId, room } = await kernel.boot(identity, token, Comlink.proxy(onEvent), Comlink.proxy(onView), workers);
   console.log(`LSHAPES node peer ${peerId} joining ${relayUrl}`);
 
   let mesh: Mesh | undefined;

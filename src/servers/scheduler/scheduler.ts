@@ -495,6 +495,7 @@ export class SchedulerServer implements Server {
         args: [msg.name, ...msg.args],
         env: msg.env,
         hasParent: msg.parent !== undefined,
+        ...(msg.parent ? { parent: msg.parent } : {}),
         interactiveStdin: msg.interactive,
       },
     });

@@ -5,6 +5,8 @@ import {
   ShellSyntaxError,
   UsageError,
   formatColumns,
+  formatCpu,
+  formatPs,
   formatSize,
   normalizePath,
   parseRunArgs,
@@ -181,10 +183,10 @@ describe('Shell commands', () => {
   });
 
   it('help <cmd> explains one command; help run lists the programs', async () => {
-    expect((await exec('help kill')).con.text).toBe('usage: kill <pid>\nstop a process\n');
+    expect((await exec('help kill')).con.text).toBe('usage: kill <pid>\nstop a process\nThe pid as ps shows it, e.g. 4f2a1c.3: it works for a process on any peer.\n');
     const run = (await exec('help run')).con.text;
     expect(run).toContain('usage: run <prog> [args…] [--on <peer>]');
-    expect(run).toContain('programs: echo fail greet hello spin stubborn upper\n');
+    expect(run).toContain('programs: crash echo fail greet hello spin stubborn upper vanish\n');
     expect((await exec('help nope')).con.errors).toEqual(['help: no such command: nope']);
     expect((await exec('help toString')).con.errors).toEqual(['help: no such command: toString']);
   });
@@ -219,7 +221,7 @@ describe('Shell commands', () => {
     );
   });
 
-  it('ps: one aligned row per process, by pid, with state and peer', async () => {
+  it('ps: one aligned row per process, by start, with program, peer, state and CPU time', async () => {
     const backend = new FakeBackend();
     const shell = new Shell(backend);
     const con = new RecordingConsole();
@@ -233,12 +235,44 @@ describe('Shell commands', () => {
     await shell.execute('ps', ps);
     expect(ps.text).toBe(
       [
-        'PID  STATE         PEER      COMMAND',
-        '  1  EXITED (130)  7e57ab1e  spin \'a b\'',
-        '  2  EXITED (3)    a1b2c3d4  fail',
+        'PID       PROGRAM     PEER      STATE           CPU',
+        "a1b2c3.1  spin 'a b'  7e57ab1e  EXITED (137)  2m05s",
+        'a1b2c3.2  fail        a1b2c3d4  EXITED (3)     0.4s',
         '',
       ].join('\n'),
     );
+  });
+
+  it('ps sorts by start time when the rows have one, and colours the state', () => {
+    const row = (pid: string, startedAt: number | undefined, state: 'RUNNING' | 'WAITING' = 'RUNNING') => ({
+      pid,
+      prog: 'primes',
+      args: [],
+      peer: NODE,
+      state,
+      cpuMs: 0,
+      ...(startedAt !== undefined ? { startedAt } : {}),
+    });
+    const text = (rows: ReturnType<typeof row>[]) => stripAnsi(formatPs(rows)).split('\n').slice(1, -1).map((l) => l.split(' ')[0]);
+    expect(text([row('b.10', 30), row('a.2', 10), row('c.1', 20)])).toEqual(['a.2', 'c.1', 'b.10']);
+    // Without start times: as given.
+    expect(text([row('b.10', 30), row('a.2', undefined), row('c.1', 20)])).toEqual(['b.10', 'a.2', 'c.1']);
+    expect(formatPs([row('a.1', 1, 'RUNNING')])).toContain('\x1b[32mRUNNING');
+  });
+
+  it('formats CPU time', () => {
+    expect([0, 99, 400, 12_345, 59_999, 60_000, 125_000, 3_599_999, 3_720_000].map(formatCpu)).toEqual([
+      '0.0s',
+      '0.0s',
+      '0.4s',
+      '12.3s',
+      '59.9s',
+      '1m00s',
+      '2m05s',
+      '59m59s',
+      '1h02m',
+    ]);
+    expect(formatCpu(-1)).toBe('—');
   });
 
   it('ls lists directories first, with sizes and replicas; relative paths start at /', async () => {
@@ -268,12 +302,29 @@ describe('Shell commands', () => {
 
   it('kill validates the pid and passes it on', async () => {
     expect((await exec('kill')).con.errors).toEqual(['usage: kill <pid>']);
-    expect((await exec('kill 1 2')).con.errors).toEqual(['usage: kill <pid>']);
-    expect((await exec('kill abc')).con.errors).toEqual(['kill: not a pid: abc']);
-    expect((await exec('kill -3')).con.errors).toEqual(['kill: not a pid: -3']);
-    const { con, backend } = await exec('kill 42');
-    expect(backend.calls.kill).toEqual([42]);
-    expect(con.errors).toEqual(['kill: no such process: 42']);
+    expect((await exec('kill a.1 a.2')).con.errors).toEqual(['usage: kill <pid>']);
+    for (const bad of ['abc', '-3', '42', 'a1b2c3.', '.3', 'a1b2c3.x', 'zz.1']) {
+      expect((await exec(`kill ${bad}`)).con.errors).toEqual([`kill: not a pid: ${bad} (pids look like 4f2a1c.3, see ps)`]);
+    }
+    const { con, backend } = await exec('kill 4F2A1C.42');
+    expect(backend.calls.kill).toEqual(['4f2a1c.42']);
+    expect(con.errors).toEqual(['kill: no such process: 4f2a1c.42']);
+  });
+
+  it('kill stops a running process by its pid text', async () => {
+    const backend = new FakeBackend();
+    const shell = new Shell(backend);
+    const con = new RecordingConsole();
+    const running = shell.execute('run spin', con);
+    await until(() => con.job !== undefined, 'spin in the foreground');
+    const other = new RecordingConsole();
+    await shell.execute(`kill ${con.job!.pid}`, other);
+    expect(other.errors).toEqual([]);
+    expect(backend.calls.kill).toEqual(['a1b2c3.1']);
+    await running;
+    // Killed from elsewhere: the terminal says why it ended.
+    expect(con.errors).toEqual(['killed']);
+    expect(con.text).toBe('!killed\n[pid a1b2c3.1 exited with code 137]\n');
   });
 
   it('ps, peers and clear take no arguments', async () => {
@@ -287,9 +338,9 @@ describe('Shell commands', () => {
   it('run streams the output and returns when the process exits', async () => {
     const { con, backend } = await exec('run hello "big world"');
     expect(backend.calls.run).toEqual([{ prog: 'hello', args: ['big world'], on: undefined }]);
-    expect(con.text).toBe('Hello, big world!\nI am pid 1 on a1b2c3d4.\n');
+    expect(con.text).toBe('Hello, big world!\nI am pid a1b2c3.1 on a1b2c3d4.\n[pid a1b2c3.1 exited with code 0]\n');
     // The job owned the keyboard while it ran and gave it back.
-    expect(con.jobs.map((j) => j?.pid)).toEqual([1, undefined]);
+    expect(con.jobs.map((j) => j?.pid)).toEqual(['a1b2c3.1', undefined]);
   });
 
   it('run --on resolves a peer prefix to the full id', async () => {
@@ -310,7 +361,32 @@ describe('Shell commands', () => {
   it('run reports an unknown program and a non-zero exit code', async () => {
     expect((await exec('run nope')).con.errors).toEqual(['run: no such program: nope']);
     const fail = await exec('run fail');
-    expect(fail.con.text).toBe('[stderr]fail: something went wrong\n[pid 1 exited with code 3]\n');
+    expect(fail.con.text).toBe('[stderr]fail: something went wrong\n[pid a1b2c3.1 exited with code 3]\n');
+  });
+
+  it('run shows why a process ended when it did not simply exit, in red, then its code', async () => {
+    const { con } = await exec('run crash');
+    expect(con.errors).toEqual(['trap: unreachable executed']);
+    expect(con.text).toBe('about to crash\n!trap: unreachable executed\n[pid a1b2c3.1 exited with code 134]\n');
+    expect(con.raw).toContain('\x1b[2m[pid a1b2c3.1 exited with code 134]');
+    expect(con.job).toBeUndefined();
+  });
+
+  it('run reports a lost process and gives the keyboard back', async () => {
+    const { con } = await exec('run vanish');
+    expect(con.errors).toEqual(['[pid a1b2c3.1 lost: peer 7e57ab1e left the cluster]']);
+    expect(con.text).toBe('working!' + '[pid a1b2c3.1 lost: peer 7e57ab1e left the cluster]\n');
+  });
+
+  it('the status line starts on a line of its own after output without a final newline', async () => {
+    const backend = new FakeBackend();
+    const con = new RecordingConsole();
+    const done = new Shell(backend).execute('run greet', con);
+    await until(() => con.text === 'name? ', 'the question');
+    con.job!.eof();
+    await done;
+    expect(con.text).toBe('name? \n[pid a1b2c3.1 exited with code 1]\n');
+    expect(con.jobs.map((j) => j?.pid)).toEqual(['a1b2c3.1', undefined]);
   });
 
   it('the foreground job carries stdin and EOF to the process', async () => {
@@ -324,8 +400,8 @@ describe('Shell commands', () => {
     con.job!.eof();
     await done;
     expect(backend.calls.stdin).toEqual(['abc\n']);
-    expect(backend.calls.eof).toEqual([1]);
-    expect(con.text).toBe('ABC\n[upper: end of input]\n');
+    expect(backend.calls.eof).toEqual(['a1b2c3.1']);
+    expect(con.text).toBe('ABC\n[upper: end of input]\n[pid a1b2c3.1 exited with code 0]\n');
   });
 
   it('Ctrl-C kills the process; a second one detaches from a process that does not exit', async () => {
@@ -335,12 +411,12 @@ describe('Shell commands', () => {
     await until(() => con.job !== undefined, 'the job');
     con.job!.interrupt();
     await until(() => backend.calls.kill.length === 1, 'kill');
-    expect(backend.calls.kill).toEqual([1]);
+    expect(backend.calls.kill).toEqual(['a1b2c3.1']);
     expect(con.job).toBeDefined(); // still waiting for it
     con.job!.interrupt();
     await done;
-    expect(backend.calls.kill).toEqual([1]);
-    expect(con.text).toBe('[pid 1 detached: it may still be running, see ps]\n');
+    expect(backend.calls.kill).toEqual(['a1b2c3.1']);
+    expect(con.text).toBe('[pid a1b2c3.1 detached: it may still be running, see ps]\n');
     expect(con.job).toBeUndefined();
   });
 });
@@ -351,7 +427,7 @@ describe('Shell.complete', () => {
     await shell.refreshCompletions();
     expect(shell.complete('')).toContain('peers');
     expect(shell.complete('pe')).toContain('run');
-    expect(shell.complete('run ')).toEqual(['echo', 'fail', 'greet', 'hello', 'spin', 'stubborn', 'upper']);
+    expect(shell.complete('run ')).toEqual(['crash', 'echo', 'fail', 'greet', 'hello', 'spin', 'stubborn', 'upper', 'vanish']);
     expect(shell.complete('run --on 7e hel')).toContain('hello');
     expect(shell.complete('run --on ')).toEqual(['7e57ab1e', 'a1b2c3d4', 'a1f00d5e']);
     expect(shell.complete('run hello ')).toEqual([]);

@@ -2,25 +2,33 @@
 // run, ps, kill, peers, ls, cat, help and clear. Pure: no xterm, no DOM. It runs against a
 // ShellBackend (the kernel, through the tab's adapter) and writes to a ShellConsole (the screen).
 import type { PeerId, PeerKind } from '../../kernel/types.ts';
+import type { Pid } from '../../kernel/process/protocol.ts';
 import type { PeerState } from '../../servers/synchronizer/protocol.ts';
 import { formatLoad, formatRtt, formatUptime, shortId } from '../format.ts';
 import { SGR, paint, visibleWidth } from './ansi.ts';
 
 // ---- what the interpreter runs against ----
 
+export type { Pid };
+
 /** Thread states, as DESIGN.md names them. */
 export type ProcessState = 'READY' | 'RUNNING' | 'WAITING' | 'WAIT_CONFIRM' | 'STOPPED' | 'MIGRATING' | 'EXITED';
 
 export interface ProcessRow {
-  pid: number;
+  /** Cluster-unique, e.g. "4f2a1c.3". */
+  pid: Pid;
   /** The program's name, as given to run. */
   prog: string;
   args: string[];
   /** The peer the process runs on now (it changes when the process migrates). */
   peer: PeerId;
   state: ProcessState;
+  /** Milliseconds of CPU used so far. */
+  cpuMs: number;
   /** Set once state is EXITED. */
   exitCode?: number;
+  /** Wall-clock ms at start; ps lists by it (rows without it stay in the order given). */
+  startedAt?: number;
 }
 
 /** One peer as `peers` lists it. A Synchronizer PeerView is one. */
@@ -49,12 +57,19 @@ export interface ProcessIO {
   onStderr(bytes: Uint8Array): void;
 }
 
+/** How a process ended. */
+export interface ProcessExit {
+  code: number;
+  /** Why, when it did not simply exit: "trap: unreachable", "killed by …". */
+  message?: string;
+}
+
 /** A started process, as the shell holds it while it runs in the foreground. */
 export interface ProcessHandle {
-  pid: number;
-  /** Resolves with the exit code once the process has exited (killed included) and every byte of
-   *  its output has been delivered through `io`; rejects if the process was lost. */
-  exit: Promise<number>;
+  pid: Pid;
+  /** Resolves once the process has exited (killed included) and every byte of its output has
+   *  been delivered through `io`; rejects with the reason if the process was lost. */
+  exit: Promise<ProcessExit>;
   /** Bytes for the process's stdin (fd 0). */
   writeStdin(bytes: Uint8Array): void | Promise<void>;
   /** End of file on stdin: the next read after what was written returns 0 bytes. */
@@ -68,7 +83,7 @@ export interface ShellBackend {
    *  Scheduler decides where it runs. */
   run(prog: string, args: string[], opts: { on?: PeerId; io: ProcessIO }): Promise<ProcessHandle>;
   ps(): Promise<ProcessRow[]>;
-  kill(pid: number): Promise<void>;
+  kill(pid: Pid): Promise<void>;
   peers(): Promise<PeerRow[]>;
   /** An absolute, normalized path: "/", "/docs". */
   ls(path: string): Promise<DirEntry[]>;
@@ -79,7 +94,7 @@ export interface ShellBackend {
 
 /** The foreground process as the terminal sees it: keystrokes go to stdin, Ctrl-C interrupts. */
 export interface ForegroundJob {
-  pid: number;
+  pid: Pid;
   stdin(bytes: Uint8Array): void;
   eof(): void;
   /** Ctrl-C. The first one kills the process; a second one, if it still has not exited, detaches
@@ -291,22 +306,39 @@ const STATE_STYLE: Record<ProcessState, keyof typeof SGR | undefined> = {
   EXITED: 'dim',
 };
 
+/** CPU time: "0.4s", "12.3s", "2m05s", "1h02m". */
+export function formatCpu(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  const tenths = Math.floor(ms / 100);
+  if (tenths < 600) return `${Math.floor(tenths / 10)}.${tenths % 10}s`;
+  const s = Math.floor(ms / 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
+}
+
+/** Rows by start time when every row has one; otherwise as given. Stable. */
+export function sortByStart<T extends { startedAt?: number | undefined }>(rows: readonly T[]): T[] {
+  if (!rows.every((r) => typeof r.startedAt === 'number')) return [...rows];
+  return [...rows].sort((a, b) => a.startedAt! - b.startedAt!);
+}
+
 export function formatPs(rows: readonly ProcessRow[]): string {
-  const sorted = [...rows].sort((a, b) => a.pid - b.pid);
   const table = [
-    ['PID', 'STATE', 'PEER', 'COMMAND'].map((h) => paint('bold', h)),
-    ...sorted.map((p) => {
+    ['PID', 'PROGRAM', 'PEER', 'STATE', 'CPU'].map((h) => paint('bold', h)),
+    ...sortByStart(rows).map((p) => {
       const state = p.state === 'EXITED' && p.exitCode !== undefined ? `EXITED (${p.exitCode})` : p.state;
       const style = STATE_STYLE[p.state];
       return [
-        String(p.pid),
-        style ? paint(style, state) : state,
-        shortId(p.peer),
+        p.pid,
         [p.prog, ...p.args].map(quoteWord).join(' '),
+        shortId(p.peer),
+        style ? paint(style, state) : state,
+        formatCpu(p.cpuMs),
       ];
     }),
   ];
-  return formatColumns(table, ['right']);
+  return formatColumns(table, ['left', 'left', 'left', 'left', 'right']);
 }
 
 const PEER_ORDER: Record<PeerState, number> = { self: 0, connected: 1, gossip: 2 };
@@ -363,8 +395,8 @@ export const COMMANDS: Record<string, CommandHelp> = {
       '--on runs it on a given peer: any unambiguous prefix of the peer id will do.\n' +
       'Use -- after the program to pass a literal --on to it.',
   },
-  ps: { usage: 'ps', summary: 'list the processes of the cluster' },
-  kill: { usage: 'kill <pid>', summary: 'stop a process' },
+  ps: { usage: 'ps', summary: 'list the processes of the cluster', details: 'Exited processes stay listed for a short while, with their exit code.' },
+  kill: { usage: 'kill <pid>', summary: 'stop a process', details: 'The pid as ps shows it, e.g. 4f2a1c.3: it works for a process on any peer.' },
   peers: { usage: 'peers', summary: 'list the peers of the cluster' },
   ls: { usage: 'ls [path]', summary: 'list a directory (default /)' },
   cat: { usage: 'cat <path>', summary: 'print a file' },
@@ -374,9 +406,15 @@ export const COMMANDS: Record<string, CommandHelp> = {
 
 export const COMMAND_NAMES = Object.keys(COMMANDS);
 
+/** "<hex of the birth peer>.<n>", as ps shows them. */
+const PID_RE = /^[0-9a-f]{1,32}\.\d{1,15}$/i;
+
 function message(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  // One line, whatever the backend sent.
+  return oneLine(err instanceof Error ? err.message : String(err));
+}
+
+/** One line, whatever the backend sent. */
+function oneLine(text: string): string {
   return text.split('\n')[0]!.trim() || 'failed';
 }
 
@@ -477,13 +515,11 @@ export class Shell {
     if (args.length > 0) throw new UsageError(`usage: ${COMMANDS[cmd]!.usage}`);
   }
 
-  private pidArg(args: string[]): number {
+  private pidArg(args: string[]): Pid {
     if (args.length !== 1) throw new UsageError(`usage: ${COMMANDS.kill!.usage}`);
     const s = args[0]!;
-    if (!/^\d+$/.test(s)) throw new UsageError(`not a pid: ${s}`);
-    const pid = Number(s);
-    if (!Number.isSafeInteger(pid)) throw new UsageError(`not a pid: ${s}`);
-    return pid;
+    if (!PID_RE.test(s)) throw new UsageError(`not a pid: ${s} (pids look like 4f2a1c.3, see ps)`);
+    return s.toLowerCase();
   }
 
   private async cat(args: string[], con: ShellConsole): Promise<void> {
@@ -530,9 +566,23 @@ export class Shell {
   private async run(words: string[], con: ShellConsole): Promise<void> {
     const { prog, args, on } = parseRunArgs(words);
     const peer = on === undefined ? undefined : resolvePeer(on, await this.backend.peers());
+    // Whether the process's output left the cursor mid-line (the status line then starts a new one).
+    let midLine = false;
+    const track = (b: Uint8Array) => {
+      if (b.length > 0) midLine = b[b.length - 1] !== 0x0a;
+    };
     const proc = await this.backend.run(prog, args, {
       ...(peer !== undefined ? { on: peer } : {}),
-      io: { onStdout: (b) => con.stdout(b), onStderr: (b) => con.stderr(b) },
+      io: {
+        onStdout: (b) => {
+          track(b);
+          con.stdout(b);
+        },
+        onStderr: (b) => {
+          track(b);
+          con.stderr(b);
+        },
+      },
     });
     const pid = proc.pid;
     let interrupts = 0;
@@ -556,11 +606,23 @@ export class Shell {
       },
     });
     try {
-      const outcome = await Promise.race([proc.exit, detached]);
+      let outcome: ProcessExit | 'detached';
+      try {
+        outcome = await Promise.race([proc.exit, detached]);
+      } catch (err) {
+        con.error(`[pid ${pid} lost: ${message(err)}]`);
+        return;
+      }
+      const status = (text: string) => con.print((midLine ? '\n' : '') + text + '\n');
       if (outcome === 'detached') {
-        con.print(paint('yellow', `[pid ${pid} detached: it may still be running, see ps]`) + '\n');
-      } else if (outcome !== 0 && interrupts === 0) {
-        con.print(paint('dim', `[pid ${pid} exited with code ${outcome}]`) + '\n');
+        status(paint('yellow', `[pid ${pid} detached: it may still be running, see ps]`));
+      } else {
+        // Why it ended, in red (after a Ctrl-C the user knows why), then how.
+        if (interrupts === 0 && outcome.message !== undefined && outcome.message !== '') {
+          con.error(oneLine(outcome.message));
+          midLine = false;
+        }
+        status(paint('dim', `[pid ${pid} exited with code ${outcome.code}]`));
       }
     } finally {
       con.foreground(undefined);

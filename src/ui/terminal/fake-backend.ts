@@ -1,6 +1,6 @@
 // An in-memory ShellBackend for tests and the render harness: a few programs, three peers, a tiny
 // filesystem. It records what the terminal asked of it. Not used by the app.
-import type { DirEntry, PeerRow, ProcessHandle, ProcessIO, ProcessRow, ShellBackend } from './commands.ts';
+import type { DirEntry, PeerRow, Pid, ProcessExit, ProcessHandle, ProcessIO, ProcessRow, ShellBackend } from './commands.ts';
 
 export const SELF = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const NODE = 'a1f00d5e9c8b7a6958473625140f1e2d';
@@ -14,9 +14,13 @@ interface FakeProcess {
   io: ProcessIO;
   stdin: string;
   stdinClosed: boolean;
-  finish(code: number): void;
+  finish(code: number, message?: string): void;
+  lose(message: string): void;
   onStdin?: () => void;
 }
+
+/** CPU time each program reports in ps. */
+const CPU_MS: Record<string, number> = { hello: 12, echo: 3, fail: 400, spin: 125_000, upper: 7, greet: 5, crash: 20 };
 
 export interface FakeBackendOptions {
   /** Delay before output and exits, in ms; 0 = next microtask. */
@@ -24,13 +28,13 @@ export interface FakeBackendOptions {
 }
 
 export class FakeBackend implements ShellBackend {
-  readonly calls: { run: { prog: string; args: string[]; on: string | undefined }[]; kill: number[]; stdin: string[]; eof: number[] } = {
+  readonly calls: { run: { prog: string; args: string[]; on: string | undefined }[]; kill: Pid[]; stdin: string[]; eof: Pid[] } = {
     run: [],
     kill: [],
     stdin: [],
     eof: [],
   };
-  readonly procs = new Map<number, FakeProcess>();
+  readonly procs = new Map<Pid, FakeProcess>();
   peerRows: PeerRow[] = [
     { id: SELF, kind: 'browser', state: 'self', load: 0.5, capacity: 4, uptimeMs: 200_000, rttMs: undefined },
     { id: NODE, kind: 'node', state: 'connected', load: 1.25, capacity: 16, uptimeMs: 7_500_000, rttMs: 3.14 },
@@ -52,25 +56,36 @@ export class FakeBackend implements ShellBackend {
   }
 
   async programs(): Promise<string[]> {
-    return ['hello', 'echo', 'greet', 'upper', 'spin', 'fail', 'stubborn'];
+    return ['hello', 'echo', 'greet', 'upper', 'spin', 'fail', 'stubborn', 'crash', 'vanish'];
   }
 
   async run(prog: string, args: string[], opts: { on?: string; io: ProcessIO }): Promise<ProcessHandle> {
     this.calls.run.push({ prog, args, on: opts.on });
     if (!(await this.programs()).includes(prog)) throw new Error(`no such program: ${prog}`);
     if (opts.on !== undefined && !this.peerRows.some((p) => p.id === opts.on)) throw new Error(`unknown peer ${opts.on}`);
-    const pid = this.nextPid++;
-    let finish!: (code: number) => void;
-    const exit = new Promise<number>((resolve) => (finish = resolve));
+    const n = this.nextPid++;
+    // Pids are named after the peer the process was born on: this tab.
+    const pid: Pid = `${SELF.slice(0, 6)}.${n}`;
+    let finish!: (exit: ProcessExit) => void;
+    let lose!: (err: Error) => void;
+    const exit = new Promise<ProcessExit>((resolve, reject) => {
+      finish = resolve;
+      lose = reject;
+    });
     const p: FakeProcess = {
-      row: { pid, prog, args, peer: opts.on ?? SELF, state: 'RUNNING' },
+      row: { pid, prog, args, peer: opts.on ?? SELF, state: 'RUNNING', cpuMs: CPU_MS[prog] ?? 0, startedAt: 1_000 + n },
       io: opts.io,
       stdin: '',
       stdinClosed: false,
-      finish: (code) => {
+      finish: (code, message) => {
         if (p.row.state === 'EXITED') return;
         p.row = { ...p.row, state: 'EXITED', exitCode: code };
-        finish(code);
+        finish(message === undefined ? { code } : { code, message });
+      },
+      lose: (message) => {
+        if (p.row.state === 'EXITED') return;
+        this.procs.delete(pid);
+        lose(new Error(message));
       },
     };
     this.procs.set(pid, p);
@@ -123,6 +138,20 @@ export class FakeBackend implements ShellBackend {
           } else if (p.stdinClosed) p.finish(1);
         };
         break;
+      case 'crash':
+        // Dies of a trap: the runtime says why.
+        this.later(() => {
+          out('about to crash\n');
+          p.finish(134, 'trap: unreachable executed');
+        });
+        break;
+      case 'vanish':
+        // Its peer leaves the cluster while it runs.
+        this.later(() => {
+          out('working');
+          p.lose(`peer ${GOSSIP.slice(0, 8)} left the cluster`);
+        });
+        break;
       case 'spin':
       case 'stubborn':
         p.row = { ...p.row, state: 'WAITING' };
@@ -150,13 +179,13 @@ export class FakeBackend implements ShellBackend {
     return [...this.procs.values()].map((p) => p.row);
   }
 
-  async kill(pid: number): Promise<void> {
+  async kill(pid: Pid): Promise<void> {
     this.calls.kill.push(pid);
     const p = this.procs.get(pid);
     if (!p || p.row.state === 'EXITED') throw new Error(`no such process: ${pid}`);
     // "stubborn" stands for a process on a peer that no longer answers: it never exits.
     if (p.row.prog === 'stubborn') return;
-    this.later(() => p.finish(130));
+    this.later(() => p.finish(137, 'killed'));
   }
 
   async peers(): Promise<PeerRow[]> {

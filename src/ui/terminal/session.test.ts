@@ -69,9 +69,9 @@ describe('TerminalSession', () => {
     const { screen, session, raw } = setup();
     session.input('run hello\r');
     await session.whenIdle();
-    expect(screen.text).toBe(['welcome', '$ run hello', 'Hello, world!', 'I am pid 1 on a1b2c3d4.', '$'].join('\n'));
+    expect(screen.text).toBe(['welcome', '$ run hello', 'Hello, world!', 'I am pid a1b2c3.1 on a1b2c3d4.', '[pid a1b2c3.1 exited with code 0]', '$'].join('\n'));
     // Process output reached the terminal with CRLF line ends.
-    expect(raw.join('')).toContain('Hello, world!\r\nI am pid 1');
+    expect(raw.join('')).toContain('Hello, world!\r\nI am pid a1b2c3.1');
   });
 
   it('errors are red and on their own line', async () => {
@@ -86,7 +86,7 @@ describe('TerminalSession', () => {
     const { backend, screen, session } = setup();
     session.input('run upper\r');
     await until(() => session.mode === 'input', 'input mode');
-    expect(session.foregroundPid).toBe(1);
+    expect(session.foregroundPid).toBe('a1b2c3.1');
     session.input('shout\x7fT');
     expect(screen.cursorLine).toBe('shouT'); // echoed by the terminal, not sent yet
     expect(backend.calls.stdin).toEqual([]);
@@ -97,8 +97,8 @@ describe('TerminalSession', () => {
     expect(backend.calls.stdin).toEqual(['shouT\n', 'bye']);
     session.input(CTRL_D);
     await session.whenIdle();
-    expect(backend.calls.eof).toEqual([1]);
-    expect(screen.text).toBe(['welcome', '$ run upper', 'shouT', 'SHOUT', 'byeBYE[upper: end of input]', '$'].join('\n'));
+    expect(backend.calls.eof).toEqual(['a1b2c3.1']);
+    expect(screen.text).toBe(['welcome', '$ run upper', 'shouT', 'SHOUT', 'byeBYE[upper: end of input]', '[pid a1b2c3.1 exited with code 0]', '$'].join('\n'));
     expect(session.mode).toBe('command');
     expect(session.foregroundPid).toBeUndefined();
   });
@@ -109,19 +109,20 @@ describe('TerminalSession', () => {
     await until(() => session.mode === 'input', 'input mode');
     session.input('half a line' + CTRL_C);
     await session.whenIdle();
-    expect(backend.calls.kill).toEqual([1]);
+    expect(backend.calls.kill).toEqual(['a1b2c3.1']);
     expect(backend.calls.stdin).toEqual([]);
-    expect(screen.lines.slice(1, 4)).toEqual(['$ run spin', 'half a line^C', '$']);
+    // No "killed" message: the user pressed Ctrl-C and knows.
+    expect(screen.lines.slice(1, 5)).toEqual(['$ run spin', 'half a line^C', '[pid a1b2c3.1 exited with code 137]', '$']);
     session.input('ps\r');
     await session.whenIdle();
-    expect(screen.text).toMatch(/^ {2}1 {2}EXITED \(130\) {2}a1b2c3d4 {2}spin$/m);
+    expect(screen.text).toMatch(/^a1b2c3\.1 {2}spin {5}a1b2c3d4 {2}EXITED \(137\) {2}2m05s$/m);
   });
 
   it('Ctrl-C typed before the process has started still kills it', async () => {
     const { backend, session } = setup();
     session.input('run spin\r' + CTRL_C);
     await session.whenIdle();
-    expect(backend.calls.kill).toEqual([1]);
+    expect(backend.calls.kill).toEqual(['a1b2c3.1']);
     expect(session.mode).toBe('command');
   });
 
@@ -134,7 +135,20 @@ describe('TerminalSession', () => {
     expect(session.mode).toBe('input');
     session.input(CTRL_C);
     await session.whenIdle();
-    expect(screen.text).toContain('[pid 1 detached: it may still be running, see ps]\n$');
+    expect(screen.text).toContain('[pid a1b2c3.1 detached: it may still be running, see ps]\n$');
+  });
+
+  it('a crash message is red on its own line, a lost process is reported, and the prompt comes back', async () => {
+    const { screen, session, raw } = setup();
+    session.input('run crash\r');
+    await session.whenIdle();
+    expect(raw.join('')).toContain('\x1b[31mtrap: unreachable executed\x1b[0m\r\n');
+    expect(screen.text).toBe(['welcome', '$ run crash', 'about to crash', 'trap: unreachable executed', '[pid a1b2c3.1 exited with code 134]', '$'].join('\n'));
+    session.input('run vanish\r');
+    await session.whenIdle();
+    // "working" had no newline: the red message starts its own line.
+    expect(screen.lines.slice(5, 9)).toEqual(['$ run vanish', 'working', '[pid a1b2c3.2 lost: peer 7e57ab1e left the cluster]', '$']);
+    expect(session.mode).toBe('command');
   });
 
   it('output without a final newline gets one before the prompt; the answer goes to stdin', async () => {
@@ -144,7 +158,7 @@ describe('TerminalSession', () => {
     session.input('Ada\r');
     await session.whenIdle();
     expect(backend.calls.stdin).toEqual(['Ada\n']);
-    expect(screen.text).toBe(['welcome', '$ run greet', 'name? Ada', 'hi Ada', '$'].join('\n'));
+    expect(screen.text).toBe(['welcome', '$ run greet', 'name? Ada', 'hi Ada', '[pid a1b2c3.1 exited with code 0]', '$'].join('\n'));
   });
 
   it('typeahead runs commands in order', async () => {
@@ -156,7 +170,9 @@ describe('TerminalSession', () => {
       { prog: 'echo', args: ['one'], on: undefined },
       { prog: 'echo', args: ['two'], on: NODE },
     ]);
-    expect(screen.text).toBe(['welcome', '$ run echo one', 'one', '$ run echo two --on a1f', 'two', '$'].join('\n'));
+    expect(screen.text).toBe(
+      ['welcome', '$ run echo one', 'one', '[pid a1b2c3.1 exited with code 0]', '$ run echo two --on a1f', 'two', '[pid a1b2c3.2 exited with code 0]', '$'].join('\n'),
+    );
   });
 
   it('Tab completes program names after run', async () => {

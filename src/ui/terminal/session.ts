@@ -1,7 +1,7 @@
 // One terminal's life: the line editor, the interpreter and the foreground process, wired to a
 // byte sink (xterm.js's write). Pure: no DOM, so tests drive it with keystrokes and read a screen.
 import { paint } from './ansi.ts';
-import { Shell, type ForegroundJob, type ShellBackend, type ShellConsole } from './commands.ts';
+import { Shell, type ForegroundJob, type Pid, type ShellBackend, type ShellConsole } from './commands.ts';
 import { LineEditor, type EditorResult } from './line-editor.ts';
 
 export const DEFAULT_PROMPT = `\x1b[1;34mlshapes\x1b[0m $ `;
@@ -94,7 +94,7 @@ export class TerminalSession {
   }
 
   /** The pid of the foreground process, if one runs. */
-  get foregroundPid(): number | undefined {
+  get foregroundPid(): Pid | undefined {
     return this.job?.pid;
   }
 

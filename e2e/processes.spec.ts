@@ -1,0 +1,87 @@
+// Processes across real tabs: the terminal starts programs, the Scheduler places them on other
+// tabs, their output streams back, and a process on one tab can be killed from another.
+import type { Page } from '@playwright/test';
+import { clusterUrlOf, expectViews, openTab } from './helpers.ts';
+import { expect, test } from './fixtures.ts';
+
+/** Types a command line into the tab's terminal. */
+async function type(page: Page, line: string): Promise<void> {
+  const input = page.getByLabel('Terminal input');
+  await input.focus();
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
+}
+
+/** Everything the terminal shows (xterm's DOM renderer keeps one div per row). */
+async function screen(page: Page): Promise<string> {
+  return page.locator('.xterm-rows').innerText();
+}
+
+async function expectOnScreen(page: Page, pattern: RegExp, timeout = 60_000): Promise<string> {
+  await expect.poll(() => screen(page), { timeout }).toMatch(pattern);
+  return screen(page);
+}
+
+/** Rows of the processes panel: pid → state and peer. */
+async function processRows(page: Page): Promise<{ pid: string; state: string; text: string }[]> {
+  return page.locator('[data-pid]').evaluateAll((rows) =>
+    rows.map((r) => ({ pid: r.getAttribute('data-pid') ?? '', state: r.getAttribute('data-state') ?? '', text: (r as HTMLElement).innerText })),
+  );
+}
+
+async function cluster(device: () => Promise<Page>, n: number): Promise<{ pages: Page[]; ids: string[] }> {
+  const a = await device();
+  const ids = [await openTab(a, '/')];
+  const url = await clusterUrlOf(a);
+  const pages = [a];
+  for (let i = 1; i < n; i++) {
+    const p = await device();
+    ids.push(await openTab(p, url));
+    pages.push(p);
+  }
+  await expectViews(pages, ids);
+  return { pages, ids };
+}
+
+test('the prime counter started in tab A runs its parts on tabs B, C and D and prints the total in A', async ({ device }) => {
+  const { pages, ids } = await cluster(device, 4);
+  const [a] = pages;
+  await type(a!, 'run primes 3000000 4');
+  const text = await expectOnScreen(a!, /primes below 3000000: 216816/, 90_000);
+  // Every part says where it ran: A computed one part itself, and each other tab got one child.
+  const where = [...text.matchAll(/part \d+\.\.\d+ on ([0-9a-f]{8})/g)].map((m) => m[1]);
+  expect(where.sort()).toEqual(ids.map((id) => id.slice(0, 8)).sort());
+  await expectOnScreen(a!, /exited with code 0/);
+});
+
+test('a program placed on another tab streams its output back; a third tab kills it', async ({ device }) => {
+  const { pages, ids } = await cluster(device, 3);
+  const [a, b, c] = pages as [Page, Page, Page];
+  await type(a, `run counter --on ${ids[1]!.slice(0, 8)}`);
+  await expectOnScreen(a, /tick 2 /, 60_000);
+
+  // Every tab's processes panel lists it, running on B.
+  let pid = '';
+  await expect
+    .poll(async () => {
+      const row = (await processRows(c)).find((r) => r.text.includes('counter') && r.state !== 'EXITED');
+      pid = row?.pid ?? '';
+      return row?.text ?? '';
+    })
+    .toContain(ids[1]!.slice(0, 8));
+  expect((await processRows(b)).map((r) => r.pid)).toContain(pid);
+
+  await type(c, `kill ${pid}`);
+  await expectOnScreen(a, new RegExp(`pid ${pid.replace('.', '\\.')} exited with code 137`));
+  await expect.poll(async () => (await processRows(b)).find((r) => r.pid === pid)?.state).toBe('EXITED');
+});
+
+test('a broken program ends with a clear message and a non-zero status; the tab runs the next one', async ({ device }) => {
+  const { pages } = await cluster(device, 1);
+  const [a] = pages as [Page];
+  await type(a, 'run nosuchprogram');
+  await expectOnScreen(a, /no such program: nosuchprogram/);
+  await type(a, 'run hello world');
+  await expectOnScreen(a, /hello, world/);
+  await expectOnScreen(a, /exited with code 0/);
+});

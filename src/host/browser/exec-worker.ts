@@ -1,0 +1,26 @@
+// A tab's execution worker: runs processes for the kernel worker that created it (one per core).
+import { Executor } from '../../kernel/process/executor.ts';
+import type { FromExecutor, ToExecutor } from '../../kernel/process/protocol.ts';
+
+declare const self: {
+  postMessage(msg: unknown): void;
+  addEventListener(type: 'message', fn: (ev: MessageEvent) => void): void;
+};
+
+// A macrotask without setTimeout's 4 ms clamp: messages (kill, stdin) get in between slices.
+const channel = new MessageChannel();
+const wakeups: (() => void)[] = [];
+channel.port1.onmessage = () => wakeups.shift()?.();
+const yieldToHost = () =>
+  new Promise<void>((resolve) => {
+    wakeups.push(resolve);
+    channel.port2.postMessage(null);
+  });
+
+const executor = new Executor({
+  post: (msg: FromExecutor) => self.postMessage(msg),
+  clock: performance,
+  yieldToHost,
+});
+
+self.addEventListener('message', (ev: MessageEvent) => executor.handle(ev.data as ToExecutor));

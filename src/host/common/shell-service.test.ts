@@ -1,0 +1,92 @@
+// The kernel side of the shell over a real SchedulerClient and a scripted Scheduler port.
+import { describe, expect, it } from 'vitest';
+import type { ProcessInfo } from '../../servers/scheduler/client.ts';
+import { settle } from '../sim/clock.ts';
+import { FakeScheduler, bareKernel } from './fake-scheduler.ts';
+import { SchedulerClient } from './scheduler-client.ts';
+import { createShellService } from './shell-service.ts';
+import { ShellFiles } from './shell-files.ts';
+
+const dec = new TextDecoder();
+
+async function setup() {
+  const { kernel } = await bareKernel();
+  const fake = new FakeScheduler(kernel);
+  const client = new SchedulerClient(kernel, 'shell');
+  const service = createShellService(() => client, new ShellFiles());
+  return { kernel, fake, client, service };
+}
+
+describe('createShellService', () => {
+  it('waitExit answers only after every output call before the exit has returned', async () => {
+    const { service } = await setup();
+    // An output callback that answers late, as a comlink proxy on another port would.
+    const seen: string[] = [];
+    const answers: (() => void)[] = [];
+    const output = (fd: 1 | 2, data: Uint8Array) =>
+      new Promise<void>((resolve) =>
+        answers.push(() => {
+          seen.push(`${fd}:${dec.decode(data)}`);
+          resolve();
+        }),
+      );
+    const { pid } = await service.run('crash', [], undefined, false, output);
+    let exited: unknown;
+    void service.waitExit(pid).then((e) => (exited = e));
+    await settle();
+    expect(answers).toHaveLength(2);
+    expect(exited).toBeUndefined();
+    answers[0]!();
+    await settle();
+    expect(exited).toBeUndefined();
+    answers[1]!();
+    await settle();
+    expect(seen).toEqual(['1:about to crash\n', '2:oh no\n']);
+    expect(exited).toEqual({ code: 134, message: 'trap: unreachable executed' });
+  });
+
+  it('waitExit rejects for a lost process, after its output, and is once per pid', async () => {
+    const { service } = await setup();
+    const seen: string[] = [];
+    const { pid } = await service.run('vanish', [], undefined, false, (_fd, d) => void seen.push(dec.decode(d)));
+    await expect(service.waitExit(pid)).rejects.toThrow('peer 7e57ab1e left the cluster');
+    expect(seen).toEqual(['working']);
+    await expect(service.waitExit(pid)).rejects.toThrow(/no process .* started here/);
+  });
+
+  it('passes run options, stdin and kill through; run failures keep the Scheduler message', async () => {
+    const { fake, service } = await setup();
+    const chunks: string[] = [];
+    const { pid } = await service.run('upper', ['x'], 'a1f', true, (_fd, d) => void chunks.push(dec.decode(d)));
+    expect(fake.requests[0]).toMatchObject({ kind: 'run', name: 'upper', args: ['x'], on: 'a1f', interactive: true });
+    await service.stdin(pid, new TextEncoder().encode('abc\nde'));
+    await service.stdinEnd(pid);
+    await expect(service.waitExit(pid)).resolves.toEqual({ code: 0 });
+    expect(chunks.join('')).toBe('ABC\nDE');
+    await expect(service.run('nope', [], undefined, false, () => {})).rejects.toThrow('no such program: nope');
+    const spin = await service.run('spin', [], undefined, false, () => {});
+    await service.kill(spin.pid);
+    await expect(service.waitExit(spin.pid)).resolves.toEqual({ code: 137, message: 'killed' });
+    await expect(service.kill(spin.pid)).rejects.toThrow(`no such process: ${spin.pid}`);
+  });
+
+  it('ps, programs, watchProcesses, ls and cat', async () => {
+    const { service } = await setup();
+    expect(await service.programs()).toEqual(FakeScheduler.PROGRAMS);
+    const tables: ProcessInfo[][] = [];
+    const id = await service.watchProcesses((rows) => tables.push(rows));
+    const { pid } = await service.run('hello', [], undefined, false, () => {});
+    await service.waitExit(pid);
+    await settle();
+    expect(tables.at(-1)?.map((r) => [r.pid, r.state, r.exitCode])).toEqual([[pid, 'EXITED', 0]]);
+    expect((await service.ps()).map((r) => r.pid)).toEqual([pid]);
+    await service.unwatchProcesses(id);
+    const n = tables.length;
+    await service.run('spin', [], undefined, false, () => {});
+    await settle();
+    expect(tables).toHaveLength(n);
+    expect((await service.ls('/')).map((e) => e.name)).toEqual(['README.txt', 'texts', 'tmp']);
+    expect(dec.decode(await service.cat('/README.txt'))).toMatch(/^Welcome to LSHAPES/);
+    await expect(service.cat('/x')).rejects.toThrow('no such file: /x');
+  });
+});

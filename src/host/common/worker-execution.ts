@@ -1,0 +1,63 @@
+// The kernel's executors as workers (a tab's execution Web Workers, a Node peer's worker threads):
+// an ExecutionDriver that posts to them and, when one dies, ends its processes with a clear
+// message and starts a fresh worker in its place.
+import { EXIT_TRAPPED, type ExecutionDriver, type FromExecutor, type Pid, type ToExecutor } from '../../kernel/process/protocol.ts';
+
+/** One worker, as the host creates it. */
+export interface ExecWorker {
+  post(msg: ToExecutor): void;
+  /** Messages from the worker; `error` when it died (crash, out of memory). */
+  listen(onMessage: (msg: FromExecutor) => void, onError: (reason: string) => void): void;
+  terminate(): void;
+}
+
+export class WorkerExecution implements ExecutionDriver {
+  private readonly workers: ExecWorker[] = [];
+  /** Which processes live in which worker, to report them when it dies. */
+  private readonly live: Set<Pid>[] = [];
+  private onMessage: ((executor: number, msg: FromExecutor) => void) | undefined;
+
+  constructor(
+    readonly count: number,
+    private readonly create: (index: number) => ExecWorker,
+  ) {
+    for (let i = 0; i < count; i++) {
+      this.live.push(new Set());
+      this.workers.push(this.spawn(i));
+    }
+  }
+
+  attach(onMessage: (executor: number, msg: FromExecutor) => void): void {
+    this.onMessage = onMessage;
+  }
+
+  post(executor: number, msg: ToExecutor): void {
+    if (msg.t === 'start') this.live[executor]?.add(msg.spec.pid);
+    this.workers[executor]?.post(msg);
+  }
+
+  terminate(): void {
+    for (const w of this.workers) w.terminate();
+  }
+
+  private spawn(i: number): ExecWorker {
+    const w = this.create(i);
+    w.listen(
+      (msg) => {
+        if (this.workers[i] !== w) return;
+        if (msg.t === 'exit') this.live[i]!.delete(msg.pid);
+        this.onMessage?.(i, msg);
+      },
+      (reason) => {
+        if (this.workers[i] !== w) return;
+        w.terminate();
+        this.workers[i] = this.spawn(i);
+        for (const pid of this.live[i]!) {
+          this.onMessage?.(i, { t: 'exit', pid, code: EXIT_TRAPPED, message: `its execution worker died: ${reason}`, cpuMs: 0 });
+        }
+        this.live[i]!.clear();
+      },
+    );
+    return w;
+  }
+}
