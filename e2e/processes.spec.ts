@@ -85,3 +85,18 @@ test('a broken program ends with a clear message and a non-zero status; the tab 
   await expectOnScreen(a, /hello, world/);
   await expectOnScreen(a, /exited with code 0/);
 });
+
+test('a program on another tab reads its stdin from the terminal that started it; ping and pong play across tabs', async ({ device }) => {
+  const { pages, ids } = await cluster(device, 2);
+  const [a] = pages as [Page];
+  const b8 = ids[1]!.slice(0, 8);
+  await type(a, `run wc --on ${b8}`);
+  await expect.poll(async () => (await processRows(a)).some((r) => r.text.includes('wc') && r.state !== 'EXITED')).toBe(true);
+  await type(a, 'one two three');
+  await a.keyboard.press('Control+D');
+  await expectOnScreen(a, /\b1\s+3\s+14\b/);
+  await expectOnScreen(a, /exited with code 0/);
+
+  await type(a, `run ping 3 --on ${b8}`);
+  await expectOnScreen(a, /pong 3\n[\s\S]*pong exited with 0/);
+});

@@ -14,7 +14,7 @@
 import { PORTS, type Server, type ServerContext } from '../../kernel/server.ts';
 import { toHex, type Address, type Clock, type Envelope, type PeerId } from '../../kernel/types.ts';
 import {
-  EXIT_KILLED,
+  EXIT_CANNOT_START,
   type ExecutionDriver,
   type FromExecutor,
   type KernelErrno,
@@ -57,6 +57,8 @@ interface Hosted {
   hash: string;
   /** Calls of the process waiting for the spawn they asked for: it will run again soon. */
   spawning: number;
+  /** Its module loaded (the executor's first `state`): its spawner has been told `started`. */
+  loaded: boolean;
   removeTimer?: () => void;
 }
 
@@ -482,7 +484,7 @@ export class SchedulerServer implements Server {
       startedAt: this.devices.clock.wallNow(),
       ...(msg.parent ? { parent: msg.parent } : {}),
     };
-    this.hosted.set(msg.pid, { info, executor, client: msg.client, spawner: from, hash: msg.hash, spawning: 0 });
+    this.hosted.set(msg.pid, { info, executor, client: msg.client, spawner: from, hash: msg.hash, spawning: 0, loaded: false });
     const rewritten = this.rewritten.get(msg.hash);
     exec.post(executor, {
       t: 'start',
@@ -499,7 +501,7 @@ export class SchedulerServer implements Server {
         interactiveStdin: msg.interactive,
       },
     });
-    this.toPeer(from, { kind: 'started', pid: msg.pid });
+    // `started` waits for the module to load, so a spawn of a broken module fails as ENOEXEC.
     this.tableChanged();
   }
 
@@ -521,6 +523,7 @@ export class SchedulerServer implements Server {
     if (!h || h.executor !== executor || h.info.state === 'EXITED') return;
     switch (msg.t) {
       case 'state':
+        this.markLoaded(h);
         h.info.state = msg.state;
         h.info.cpuMs = msg.cpuMs;
         this.tableChanged();
@@ -537,8 +540,22 @@ export class SchedulerServer implements Server {
     }
   }
 
+  private markLoaded(h: Hosted): void {
+    if (h.loaded) return;
+    h.loaded = true;
+    this.toPeer(h.spawner, { kind: 'started', pid: h.info.pid });
+  }
+
   private onExit(h: Hosted, code: number, message: string | undefined, cpuMs: number): void {
     const pid = h.info.pid;
+    if (!h.loaded && code === EXIT_CANNOT_START) {
+      // It never ran: the spawn fails (ENOEXEC, with the loader's message) instead.
+      this.hosted.delete(pid);
+      this.toPeer(h.spawner, { kind: 'start.failed', pid, errno: 'ENOEXEC', message: message ?? `${h.info.name} cannot start` });
+      this.tableChanged();
+      return;
+    }
+    this.markLoaded(h);
     h.info.state = 'EXITED';
     h.info.exitCode = code;
     h.info.cpuMs = cpuMs;

@@ -1,0 +1,86 @@
+// Real programs on a simulated cluster: the Scheduler of each peer drives real executors
+// (InProcessExecution running the actual WebAssembly), so the prime counter's children and the
+// ping-pong pair really cross peers. The network and the Schedulers' timers run on virtual time,
+// pumped while the executors run in real time.
+import { beforeAll, describe, expect, test } from 'vitest';
+import { InProcessExecution } from '../../kernel/process/in-process.ts';
+import { buildPrograms, program } from '../../kernel/wasi/test-programs.ts';
+import { Simulation, type SimPeer } from '../../host/sim/sim.ts';
+import type { ClientMessage, ProgramStore } from './client.ts';
+
+const store: ProgramStore = {
+  list: async () => ['primes', 'ping', 'pong', 'hello'],
+  load: async (name) =>
+    name === 'junk' ? new TextEncoder().encode('#!/bin/sh\necho not wasm\n') : ['primes', 'ping', 'pong', 'hello'].includes(name) ? program(name) : undefined,
+};
+
+beforeAll(() => buildPrograms(), 180_000);
+
+async function cluster(n: number) {
+  const sim = new Simulation({ seed: 'programs', latencyMs: 1, jitterMs: 0, programs: store, exec: () => new InProcessExecution(1) });
+  const peers: SimPeer[] = [];
+  for (let i = 0; i < n; i++) peers.push(await sim.addPeer());
+  expect(await sim.runUntil(() => sim.converged(), 20_000)).toBe(true);
+  await sim.run(1000);
+  /** Advances virtual time in small steps while real time passes for the executors. */
+  const pump = async (done: () => boolean, maxSteps = 60_000) => {
+    for (let i = 0; i < maxSteps && !done(); i++) {
+      await sim.run(1);
+      await new Promise((r) => setImmediate(r));
+    }
+    return done();
+  };
+  const terminal = (peer: SimPeer) => {
+    const msgs: ClientMessage[] = [];
+    peer.kernel.register('term', (env) => msgs.push(env.body as ClientMessage));
+    let req = 0;
+    return {
+      msgs,
+      run: async (name: string, args: string[], on?: string) => {
+        const r = ++req;
+        peer.kernel.send({ peer: peer.id, port: 'term' }, { peer: peer.id, port: 'scheduler' }, { kind: 'run', req: r, name, args, ...(on ? { on } : {}) });
+        let ok: ClientMessage | undefined;
+        expect(await pump(() => !!(ok = msgs.find((m) => (m.kind === 'run.ok' || m.kind === 'run.failed') && m.req === r)))).toBe(true);
+        if (ok?.kind !== 'run.ok') throw new Error(JSON.stringify(ok));
+        const pid = ok.pid;
+        const exit = () => msgs.find((m): m is Extract<ClientMessage, { kind: 'exit' }> => m.kind === 'exit' && m.pid === pid);
+        expect(await pump(() => !!exit())).toBe(true);
+        const text = (fd: 1 | 2) =>
+          msgs
+            .filter((m): m is Extract<ClientMessage, { kind: 'out' }> => m.kind === 'out' && m.fd === fd)
+            .map((m) => new TextDecoder().decode(m.data))
+            .join('');
+        return { pid, code: exit()!.code, stdout: text(1), stderr: text(2) };
+      },
+    };
+  };
+  return { sim, peers, terminal };
+}
+
+describe('real programs across a simulated cluster', () => {
+  test('primes splits its range into children on the other peers and sums their counts', async () => {
+    const { peers, terminal } = await cluster(3);
+    const r = await terminal(peers[0]!).run('primes', ['200000', '3']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/primes below 200000: 17984\n$/);
+    const where = [...r.stdout.matchAll(/part \d+\.\.\d+ on ([0-9a-f]{8})/g)].map((m) => m[1]).sort();
+    expect(where).toEqual(peers.map((p) => p.id.slice(0, 8)).sort());
+  }, 120_000);
+
+  test('a module that cannot start fails the run with the loader\'s message, on another peer too; the peer runs the next one', async () => {
+    const { peers, terminal } = await cluster(2);
+    const t = terminal(peers[0]!);
+    await expect(t.run('junk', [], peers[1]!.id)).rejects.toThrow(/not a WebAssembly module/);
+    const r = await t.run('hello', ['again'], peers[1]!.id);
+    expect(r).toMatchObject({ code: 0, stdout: 'hello, world\narg 1: again\n' });
+  }, 120_000);
+
+  test('ping on one peer and pong on another play over ports with call and reply', async () => {
+    const { peers, terminal } = await cluster(2);
+    const r = await terminal(peers[0]!).run('ping', ['3', '--on', peers[1]!.id.slice(0, 8)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^pong 1\npong 2\npong 3\n3 round trips, avg [\d.]+ ms\npong exited with 0\n$/);
+  }, 120_000);
+});
