@@ -81,9 +81,15 @@ test('a broken program ends with a clear message and a non-zero status; the tab 
   const [a] = pages as [Page];
   await type(a, 'run nosuchprogram');
   await expectOnScreen(a, /no such program: nosuchprogram/);
+  await type(a, 'run trap');
+  await expectOnScreen(a, /unreachable[\s\S]*exited with code 134/);
+  // An endless loop is preempted: Ctrl-C reaches it and ends it.
+  await type(a, 'run busy');
+  await expect.poll(async () => (await processRows(a)).some((r) => r.text.includes('busy') && r.state === 'RUNNING')).toBe(true);
+  await a.keyboard.press('Control+C');
+  await expectOnScreen(a, /exited with code 137/);
   await type(a, 'run hello world');
-  await expectOnScreen(a, /hello, world/);
-  await expectOnScreen(a, /exited with code 0/);
+  await expectOnScreen(a, /hello, world\narg 1: world\n\[pid \S+ exited with code 0\]/);
 });
 
 test('a program on another tab reads its stdin from the terminal that started it; ping and pong play across tabs', async ({ device }) => {
