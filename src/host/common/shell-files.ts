@@ -4,6 +4,7 @@ import { SAMPLE_FILES } from '../../kernel/process/sample-files.ts';
 import { Errno, FsError } from '../../kernel/wasi/errno.ts';
 import { memfsFrom, type MemFsTree } from '../../kernel/wasi/memfs.ts';
 import { Namespace, Vfs } from '../../kernel/wasi/vfs.ts';
+import { normalizePath } from '../../ui/terminal/commands.ts';
 
 /** One entry as the terminal's ls shows it. */
 export interface ShellDirEntry {
@@ -24,7 +25,7 @@ export class ShellFiles {
 
   /** A directory's entries, or the file itself when `path` is a file. */
   async ls(path: string): Promise<ShellDirEntry[]> {
-    const p = normalize(path);
+    const p = normalizePath(path);
     const st = await this.stat(p);
     if (st.type !== 'directory') return [{ name: p.slice(p.lastIndexOf('/') + 1), kind: 'file', size: st.size }];
     const entries = await this.vfs.readdir(p);
@@ -42,7 +43,7 @@ export class ShellFiles {
 
   /** A file's bytes. */
   async cat(path: string): Promise<Uint8Array> {
-    const p = normalize(path);
+    const p = normalizePath(path);
     const st = await this.stat(p);
     if (st.type === 'directory') throw new Error(`${p}: is a directory`);
     return this.vfs.readFile(p);
@@ -56,15 +57,4 @@ export class ShellFiles {
       throw new Error(`${p}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-}
-
-/** Absolute, without ".", "..", empty or trailing parts. */
-function normalize(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') out.pop();
-    else out.push(part);
-  }
-  return '/' + out.join('/');
 }
