@@ -339,6 +339,12 @@ export class SchedulerClient {
       this.stats.garbage++;
       return;
     }
+    // Answers, tables and lost-process news come from our own Scheduler only; another peer's
+    // Scheduler may only send the output and exit of a process it runs.
+    if (msg.kind !== 'out' && msg.kind !== 'exit' && env.from.peer !== this.scheduler.peer) {
+      this.stats.garbage++;
+      return;
+    }
     switch (msg.kind) {
       case 'run.ok':
       case 'run.failed':

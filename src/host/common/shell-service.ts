@@ -68,7 +68,8 @@ export function createShellService(client: () => SchedulerClient, files: ShellFi
           } catch {
             sent = Promise.resolve();
           }
-          flushed = Promise.all([flushed, sent]);
+          // Calls through one comlink proxy are answered in order: the last answer comes last.
+          flushed = sent;
         },
       });
       const exit = handle.exit.then(

@@ -16,6 +16,7 @@ export class WorkerExecution implements ExecutionDriver {
   /** Which processes live in which worker, to report them when it dies. */
   private readonly live: Set<Pid>[] = [];
   private onMessage: ((executor: number, msg: FromExecutor) => void) | undefined;
+  private closed = false;
 
   constructor(
     readonly count: number,
@@ -37,6 +38,7 @@ export class WorkerExecution implements ExecutionDriver {
   }
 
   terminate(): void {
+    this.closed = true;
     for (const w of this.workers) w.terminate();
   }
 
@@ -49,7 +51,7 @@ export class WorkerExecution implements ExecutionDriver {
         this.onMessage?.(i, msg);
       },
       (reason) => {
-        if (this.workers[i] !== w) return;
+        if (this.closed || this.workers[i] !== w) return;
         w.terminate();
         this.workers[i] = this.spawn(i);
         for (const pid of this.live[i]!) {

@@ -4,7 +4,7 @@
 // and by direct call. The executor owns the running threads, their WASI state and mailboxes; the
 // Scheduler owns the process table and everything that crosses peers.
 
-/** Cluster-unique process id: `<6 hex of the birth peer>.<n>`, e.g. `4f2a1c.3`. Never changes. */
+/** Cluster-unique process id: `<6 hex naming the birth peer's boot>.<n>`, e.g. `4f2a1c.3`. Never changes. */
 export type Pid = string;
 
 export type ProcessState = 'READY' | 'RUNNING' | 'WAITING' | 'WAIT_CONFIRM' | 'STOPPED' | 'MIGRATING' | 'EXITED';

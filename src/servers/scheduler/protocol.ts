@@ -8,7 +8,10 @@ const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected byt
 const pid = z.string().regex(/^[0-9a-f]{6}\.\d{1,15}$/, 'not a pid');
 const peerId = z.string().regex(/^[0-9a-f]{32}$/, 'not a peer id');
 const address = z.object({ peer: peerId, port: z.string().min(1).max(128) });
-const args = z.array(z.string().max(4096)).max(256);
+/** Most arguments a process may get, and longest argument. */
+export const MAX_ARGS = 256;
+export const MAX_ARG_CHARS = 4096;
+const args = z.array(z.string().max(MAX_ARG_CHARS)).max(MAX_ARGS);
 const env = z.record(z.string().max(256), z.string().max(4096));
 const states = z.enum(['READY', 'RUNNING', 'WAITING', 'WAIT_CONFIRM', 'STOPPED', 'MIGRATING', 'EXITED']);
 
@@ -22,7 +25,8 @@ export const ClientRequestSchema = z.discriminatedUnion('kind', [
     kind: z.literal('run'),
     req: z.number().int(),
     name: z.string().min(1).max(256),
-    args,
+    // Looser than a start's: the Scheduler answers a run with too many arguments with a reason.
+    args: z.array(z.string().max(1 << 16)).max(1 << 16),
     env: env.optional(),
     on: z.string().min(1).max(64).optional(),
     module: bytes.optional(),

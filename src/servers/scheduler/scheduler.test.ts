@@ -100,7 +100,7 @@ describe('Scheduler', () => {
     const { sim, peers, client, run, ps, exitOf } = await cluster([2, 2, 2]);
     const c = client(peers[0]!);
     const { pid, peer } = await run(c, 'hello');
-    expect(pid).toMatch(new RegExp(`^${peers[0]!.id.slice(0, 6)}\\.\\d+$`));
+    expect(pid).toMatch(/^[0-9a-f]{6}\.\d+$/);
     expect(peer).toBe(peers[0]!.id); // a tie: it stays local
     await sim.runUntil(() => !!exitOf(c, pid), 2000, 10);
     expect(exitOf(c, pid)?.code).toBe(3);
@@ -195,6 +195,43 @@ describe('Scheduler', () => {
     expect(execs.get(peers[1]!.id)!.running).toHaveLength(1);
     sim.crash(peers[0]!);
     expect(await sim.runUntil(() => execs.get(peers[1]!.id)!.running.length === 0, 20_000)).toBe(true);
+  });
+
+  test('a restarted peer keeps its id but not its pids: a run right after a reload works on a peer that remembers the old ones', async () => {
+    const { sim, peers, client, run, exitOf } = await cluster([2, 2]);
+    const before = client(peers[0]!);
+    const first = await run(before, 'hello', { on: peers[1]!.id });
+    await sim.runUntil(() => !!exitOf(before, first.pid), 2000, 10);
+    await sim.restart(peers[0]!);
+    expect(await sim.runUntil(() => sim.converged(), 20_000)).toBe(true);
+    const after = client(peers[0]!);
+    const second = await run(after, 'hello', { on: peers[1]!.id });
+    expect(second.pid).not.toBe(first.pid);
+    await sim.runUntil(() => !!exitOf(after, second.pid), 2000, 10);
+    expect(exitOf(after, second.pid)?.code).toBe(3);
+  });
+
+  test('a start whose module does not match its hash is refused; too many arguments is a clear error', async () => {
+    const { sim, peers, client, run, execs } = await cluster([2, 2]);
+    const replies: unknown[] = [];
+    peers[0]!.kernel.register('forger', (env) => replies.push(env.body));
+    const forged = {
+      kind: 'start',
+      pid: 'abcdef.1',
+      name: 'evil',
+      args: [],
+      env: {},
+      hash: 'a'.repeat(64),
+      module: new TextEncoder().encode('[{"forever":true}]'),
+      client: { peer: peers[0]!.id, port: 'forger' },
+      interactive: false,
+    };
+    // As if peer 0's Scheduler sent it: the reply goes to that port.
+    peers[0]!.kernel.send({ peer: peers[0]!.id, port: 'scheduler' }, { peer: peers[1]!.id, port: 'scheduler' }, forged);
+    await sim.run(200);
+    expect(execs.get(peers[1]!.id)!.running).toEqual([]);
+    const c = client(peers[0]!);
+    await expect(run(c, 'hello', { args: Array.from({ length: 300 }, (_, i) => String(i)) })).rejects.toThrow('at most 256 arguments');
   });
 
   test('garbage from a peer or a local port is refused and logged; the Scheduler keeps working', async () => {

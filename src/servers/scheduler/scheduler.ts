@@ -26,18 +26,23 @@ import {
 import type { ViewMessage } from '../synchronizer/protocol.ts';
 import type { ClientMessage, ProcessInfo, ProgramStore } from './client.ts';
 import { choosePeer, resolvePeer, type Candidate } from './placement.ts';
-import { ClientRequestSchema, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
+import { ModuleCache } from './module-cache.ts';
+import { ClientRequestSchema, MAX_ARG_CHARS, MAX_ARGS, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
 
 /** A spawn not started by then has failed. First starts rewrite the module: seconds. */
-export const START_TIMEOUT_MS = 60_000;
+export const START_TIMEOUT_MS = 45_000;
 /** A kill not confirmed by then is reported as failed. */
 export const KILL_TIMEOUT_MS = 10_000;
 /** Exited processes stay in the table this long, so ps and the panel show how they ended. */
 export const EXITED_RETENTION_MS = 30_000;
 /** Table changes are sent to other peers at most this often. */
 export const TABLE_COALESCE_MS = 100;
-/** Original modules kept for spawning a process's own module again and for restarts. */
-const MODULE_CACHE_ENTRIES = 64;
+/** Bytes of modules (original and rewritten) kept; those of running processes are never dropped. */
+const MODULE_CACHE_BYTES = 256 << 20;
+/** Output is forwarded in pieces no larger than this. */
+const OUT_PIECE_BYTES = 1 << 20;
+/** Where recently heard-from processes run: routes replies before the table catches up. */
+const RECENT_SENDERS = 1024;
 
 export interface SchedulerDevices {
   clock: Clock;
@@ -84,6 +89,7 @@ interface Spawned {
 }
 
 interface PendingKill {
+  host: PeerId;
   done(ok: boolean, message?: string): void;
   cancelTimer(): void;
 }
@@ -94,6 +100,11 @@ export class SchedulerServer implements Server {
   readonly port = PORTS.scheduler;
   private ctx!: ServerContext;
   private nextPid = 0;
+  /** Names this boot's pids: a reloaded tab keeps its peer id but must not reuse pids. */
+  private pidPrefix = '';
+  /** Peers that left the view (until they come back): a late `start` from one is refused. */
+  private readonly gone = new Set<PeerId>();
+  private readonly recentSenders = new Map<Pid, PeerId>();
   private nextRef = 0;
   private readonly hosted = new Map<Pid, Hosted>();
   private readonly spawned = new Map<Pid, Spawned>();
@@ -101,8 +112,10 @@ export class SchedulerServer implements Server {
   private readonly tables = new Map<PeerId, ProcessInfo[]>();
   private readonly kills = new Map<number, PendingKill>();
   private readonly watchers = new Map<string, Address>();
-  private readonly modules = new Map<string, Uint8Array>();
-  private readonly rewritten = new Map<string, Uint8Array>();
+  private readonly modules = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
+  private readonly rewritten = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
+  /** Starts whose module is being checked against its hash. */
+  private readonly checking = new Set<Pid>();
   private view: ViewMessage | undefined;
   private known = new Set<PeerId>();
   private tableTimer: (() => void) | undefined;
@@ -117,6 +130,7 @@ export class SchedulerServer implements Server {
 
   start(ctx: ServerContext): void {
     this.ctx = ctx;
+    this.pidPrefix = bootPrefix(ctx.self, this.devices.clock.wallNow());
     this.devices.exec?.attach((executor, msg) => this.fromExecutor(executor, msg));
     ctx.send({ peer: ctx.self, port: PORTS.synchronizer }, { kind: 'watch' });
     this.reportLoad();
@@ -217,6 +231,7 @@ export class SchedulerServer implements Server {
     if (view?.kind !== 'view' || !Array.isArray(view.peers)) return;
     this.view = view;
     const now = new Set(view.peers.map((p) => p.id));
+    for (const peer of now) this.gone.delete(peer);
     for (const peer of this.known) if (!now.has(peer)) this.peerGone(peer);
     const mine = [...this.hosted.values()].map((h) => h.info);
     for (const peer of now) if (!this.known.has(peer) && peer !== this.ctx.self) this.toPeer(peer, { kind: 'table', rows: mine });
@@ -225,6 +240,7 @@ export class SchedulerServer implements Server {
 
   private peerGone(peer: PeerId): void {
     const short = peer.slice(0, 8);
+    this.gone.add(peer);
     if (this.tables.delete(peer)) this.publish();
     for (const s of this.spawned.values()) {
       if (s.host !== peer || s.outcome) continue;
@@ -252,6 +268,7 @@ export class SchedulerServer implements Server {
         out.push({ id: p.id, capacity: this.capacity, load: this.localRunnable() });
         continue;
       }
+      if (p.state === 'gossip') continue; // no direct link to start it over
       const rows = this.tables.get(p.id) ?? [];
       const seen = new Set(rows.map((r) => r.pid));
       let load = rows.filter((r) => RUNNABLE.has(r.state)).length;
@@ -270,32 +287,44 @@ export class SchedulerServer implements Server {
     try {
       const module = req.module ?? (await this.devices.programs?.load(req.name));
       if (!module) return fail(`no such program: ${req.name}`);
-      const started = await this.spawn({ name: req.name, module, args: req.args, env: req.env ?? {}, on: req.on, client, interactive: req.interactive ?? false });
-      if ('error' in started) return fail(started.error);
-      started.whenStarted((r) => {
-        if (r.ok) this.toClient(client, { kind: 'run.ok', req: req.req, pid: started.pid, peer: started.host });
-        else fail(r.message);
-      });
+      let placed: { pid: Pid; host: PeerId } | undefined;
+      const r = await this.spawn(
+        { name: req.name, module, args: req.args, env: req.env ?? {}, on: req.on, client, interactive: req.interactive ?? false },
+        (started) => {
+          if (started.ok && placed) this.toClient(client, { kind: 'run.ok', req: req.req, pid: placed.pid, peer: placed.host });
+          else if (!started.ok) fail(started.message);
+        },
+      );
+      if ('error' in r) return fail(r.error);
+      placed = r;
     } catch (err) {
       fail(`cannot start ${req.name}: ${(err as Error).message}`);
     }
   }
 
-  /** Chooses a host, allocates the pid and asks the host to start it. */
-  private async spawn(p: {
-    name: string;
-    module: Uint8Array;
-    args: string[];
-    env: Record<string, string>;
-    on: string | undefined;
-    client: Address;
-    parent?: Pid;
-    interactive: boolean;
-  }): Promise<
-    | { error: string; errno: KernelErrno }
-    | { pid: Pid; host: PeerId; whenStarted(cb: NonNullable<Spawned['onStart']>): void }
-  > {
+  /**
+   * Chooses a host, allocates the pid and asks the host to start it; `onStart` hears whether it
+   * started (never before this returns). Placement and registration happen in one turn, so
+   * spawns that overlap see each other's placements.
+   */
+  private async spawn(
+    p: {
+      name: string;
+      module: Uint8Array;
+      args: string[];
+      env: Record<string, string>;
+      on: string | undefined;
+      client: Address;
+      parent?: Pid;
+      interactive: boolean;
+    },
+    onStart: NonNullable<Spawned['onStart']>,
+  ): Promise<{ error: string; errno: KernelErrno } | { pid: Pid; host: PeerId }> {
     if (p.module.length > MAX_MODULE_BYTES) return { error: `${p.name} is larger than ${MAX_MODULE_BYTES >> 20} MiB`, errno: 'EINVAL' };
+    if (p.args.length > MAX_ARGS || p.args.some((a) => a.length > MAX_ARG_CHARS)) {
+      return { error: `at most ${MAX_ARGS} arguments of ${MAX_ARG_CHARS} characters`, errno: 'EINVAL' };
+    }
+    const hash = toHex(await this.devices.sha256(p.module));
     let host: PeerId | undefined;
     if (p.on) {
       const r = resolvePeer(p.on, this.alivePeers());
@@ -305,13 +334,15 @@ export class SchedulerServer implements Server {
       host = choosePeer(this.candidates(), this.ctx.self);
       if (!host) return { error: 'no peer in the cluster runs processes', errno: 'EAGAIN' };
     }
-    const hash = toHex(await this.devices.sha256(p.module));
     this.remember(hash, p.module);
-    const pid = `${this.ctx.self.slice(0, 6)}.${++this.nextPid}`;
+    const pid = `${this.pidPrefix}.${++this.nextPid}`;
     const s: Spawned = { pid, host, client: p.client, started: false, waiters: [], ...(p.parent ? { parent: p.parent } : {}) };
     this.spawned.set(pid, s);
     s.cancelStartTimer = this.devices.clock.setTimeout(() => {
-      if (!s.started && !s.outcome) this.failStart(s, 'EHOSTUNREACH', `peer ${host.slice(0, 8)} did not start ${p.name} within ${START_TIMEOUT_MS / 1000} s`);
+      if (s.started || s.outcome) return;
+      // It may still be loading there: make sure it does not run on as an orphan.
+      this.toPeer(host, { kind: 'kill', ref: 0, pid, reason: 'it did not start in time' });
+      this.failStart(s, 'EHOSTUNREACH', `peer ${host.slice(0, 8)} did not start ${p.name} within ${START_TIMEOUT_MS / 1000} s`);
     }, START_TIMEOUT_MS);
     const sent = this.toPeer(host, {
       kind: 'start',
@@ -325,14 +356,10 @@ export class SchedulerServer implements Server {
       ...(p.parent ? { parent: p.parent } : {}),
       interactive: p.interactive,
     });
-    if (!sent) queueMicrotask(() => this.failStart(s, 'EHOSTUNREACH', `peer ${host.slice(0, 8)} cannot be reached`));
-    return {
-      pid,
-      host,
-      whenStarted: (cb) => {
-        s.onStart = cb;
-      },
-    };
+    // Answered in a later turn, after the caller has the pid.
+    s.onStart = (r) => queueMicrotask(() => onStart(r));
+    if (!sent) this.failStart(s, 'EHOSTUNREACH', `peer ${host.slice(0, 8)} cannot be reached`);
+    return { pid, host };
   }
 
   private failStart(s: Spawned, errno: KernelErrno, message: string): void {
@@ -363,9 +390,12 @@ export class SchedulerServer implements Server {
   }
 
   private remember(hash: string, module: Uint8Array): void {
-    this.modules.delete(hash);
     this.modules.set(hash, module);
-    while (this.modules.size > MODULE_CACHE_ENTRIES) this.modules.delete(this.modules.keys().next().value!);
+  }
+
+  private inUse(hash: string): boolean {
+    for (const h of this.hosted.values()) if (h.hash === hash && h.info.state !== 'EXITED') return true;
+    return false;
   }
 
   /** Where a process runs now, as far as this peer knows. */
@@ -375,7 +405,8 @@ export class SchedulerServer implements Server {
     const s = this.spawned.get(pid);
     if (s && !s.outcome) return s.host;
     for (const [peer, rows] of this.tables) if (rows.some((r) => r.pid === pid && r.state !== 'EXITED')) return peer;
-    return undefined;
+    const recent = this.recentSenders.get(pid);
+    return recent && this.known.has(recent) ? recent : undefined;
   }
 
   private routeStdin(pid: Pid, data: Uint8Array | undefined): void {
@@ -392,7 +423,7 @@ export class SchedulerServer implements Server {
       this.kills.delete(ref);
       done(false, `peer ${host.slice(0, 8)} did not confirm the kill of ${pid}`);
     }, KILL_TIMEOUT_MS);
-    this.kills.set(ref, { done, cancelTimer });
+    this.kills.set(ref, { host, done, cancelTimer });
     this.toPeer(host, { kind: 'kill', ref, pid, reason });
   }
 
@@ -443,23 +474,35 @@ export class SchedulerServer implements Server {
       }
       case 'kill.result': {
         const k = this.kills.get(msg.ref);
-        if (!k) return;
+        if (!k || k.host !== from) return;
         this.kills.delete(msg.ref);
         k.cancelTimer();
         k.done(msg.ok, msg.message);
         break;
       }
       case 'deliver': {
+        this.recentSenders.delete(msg.from);
+        this.recentSenders.set(msg.from, from);
+        if (this.recentSenders.size > RECENT_SENDERS) this.recentSenders.delete(this.recentSenders.keys().next().value!);
         const h = this.hosted.get(msg.pid);
         if (!h || h.info.state === 'EXITED') return;
         this.devices.exec?.post(h.executor, { t: 'deliver', pid: msg.pid, port: msg.port, from: msg.from, token: msg.token, data: msg.data });
         break;
       }
-      case 'table':
+      case 'table': {
         if (from === this.ctx.self) return;
-        this.tables.set(from, msg.rows.filter((r) => r.peer === from));
+        const rows = msg.rows.filter((r) => r.peer === from);
+        this.tables.set(from, rows);
+        // An `exited` lost with a flapping link: the host's table still says how it ended.
+        for (const r of rows) {
+          const s = this.spawned.get(r.pid);
+          if (s && s.host === from && s.started && !s.outcome && r.state === 'EXITED' && r.exitCode !== undefined) {
+            this.settle(s, { kind: 'exit', code: r.exitCode });
+          }
+        }
         this.publish();
         break;
+      }
     }
   }
 
@@ -471,7 +514,30 @@ export class SchedulerServer implements Server {
       this.toPeer(from, { kind: 'start.failed', pid: msg.pid, errno: 'EAGAIN', message: `peer ${this.ctx.self.slice(0, 8)} runs no processes` });
       return;
     }
-    if (this.hosted.has(msg.pid)) return; // a duplicate start
+    if (this.hosted.has(msg.pid) || this.checking.has(msg.pid)) return; // a duplicate start
+    if (this.gone.has(from) || this.gone.has(msg.client.peer)) {
+      this.toPeer(from, { kind: 'start.failed', pid: msg.pid, errno: 'EAGAIN', message: 'the peer that asked for it has left' });
+      return;
+    }
+    // The hash names the module in every cache: never take a peer's word for it.
+    this.checking.add(msg.pid);
+    void this.devices.sha256(msg.module).then(
+      (digest) => {
+        this.checking.delete(msg.pid);
+        if (toHex(digest) !== msg.hash) {
+          this.toPeer(from, { kind: 'start.failed', pid: msg.pid, errno: 'EINVAL', message: 'the module does not match its hash' });
+          return;
+        }
+        this.startChecked(from, msg, exec);
+      },
+      (err: Error) => {
+        this.checking.delete(msg.pid);
+        this.toPeer(from, { kind: 'start.failed', pid: msg.pid, errno: 'EAGAIN', message: `cannot hash the module: ${err.message}` });
+      },
+    );
+  }
+
+  private startChecked(from: PeerId, msg: Extract<PeerMessage, { kind: 'start' }>, exec: ExecutionDriver): void {
     this.remember(msg.hash, msg.module);
     const executor = this.leastBusyExecutor(exec.count);
     const info: ProcessInfo = {
@@ -516,7 +582,6 @@ export class SchedulerServer implements Server {
   private fromExecutor(executor: number, msg: FromExecutor): void {
     if (msg.t === 'rewritten') {
       this.rewritten.set(msg.hash, msg.bytes);
-      while (this.rewritten.size > MODULE_CACHE_ENTRIES) this.rewritten.delete(this.rewritten.keys().next().value!);
       return;
     }
     const h = this.hosted.get(msg.pid);
@@ -529,7 +594,10 @@ export class SchedulerServer implements Server {
         this.tableChanged();
         break;
       case 'out':
-        this.ctx.send(h.client, { kind: 'out', pid: msg.pid, fd: msg.fd, data: msg.data } satisfies ClientMessage);
+        for (let i = 0; i < msg.data.length; i += OUT_PIECE_BYTES) {
+          const data = msg.data.length <= OUT_PIECE_BYTES ? msg.data : msg.data.subarray(i, i + OUT_PIECE_BYTES);
+          this.ctx.send(h.client, { kind: 'out', pid: msg.pid, fd: msg.fd, data } satisfies ClientMessage);
+        }
         break;
       case 'exit':
         this.onExit(h, msg.code, msg.message, msg.cpuMs);
@@ -598,9 +666,12 @@ export class SchedulerServer implements Server {
           const module = req.name === '' ? this.modules.get(h.hash) : await this.devices.programs?.load(req.name);
           if (!module) return done({ ok: false, errno: 'ENOENT', message: `no such program: ${req.name}` });
           const name = req.name === '' ? h.info.name : req.name;
-          const r = await this.spawn({ name, module, args: req.args, env: {}, on: req.peer, client: h.client, parent: pid, interactive: false });
+          let child: Pid | undefined;
+          const r = await this.spawn({ name, module, args: req.args, env: {}, on: req.peer, client: h.client, parent: pid, interactive: false }, (st) =>
+            done(st.ok ? { ok: true, op: 'spawn', child: child! } : { ok: false, errno: st.errno, message: st.message }),
+          );
           if ('error' in r) return done({ ok: false, errno: r.errno, message: r.error });
-          r.whenStarted((s) => done(s.ok ? { ok: true, op: 'spawn', child: r.pid } : { ok: false, errno: s.errno, message: s.message }));
+          child = r.pid;
         })().catch((e: Error) => done({ ok: false, errno: 'EAGAIN', message: e.message }));
         break;
       }
@@ -649,4 +720,12 @@ function replyFor(o: Outcome): KernelReply {
 
 function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
+}
+
+/** Six hex chars naming this boot of this peer (FNV-1a of its id and start time). */
+function bootPrefix(peer: PeerId, wallNow: number): string {
+  let h = 0x811c9dc5;
+  const s = `${peer}:${wallNow}`;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0').slice(0, 6);
 }
