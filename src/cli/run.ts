@@ -300,7 +300,13 @@ export async function runProgram(opts: RunProgramOptions): Promise<number> {
       module,
       env: opts.env ?? {},
       interactive: !!opts.stdin,
-      onOutput: (fd, data) => (fd === 1 ? opts.stdout : opts.stderr).write(data),
+      onOutput: (fd, data) => {
+        // Backpressure: a full stream (write() === false) is taken once it drains.
+        const stream = fd === 1 ? opts.stdout : opts.stderr;
+        const full = stream.write(data) === false;
+        const events = stream as { once?: (event: 'drain', fn: () => void) => unknown };
+        return full && typeof events.once === 'function' ? new Promise<void>((resolve) => events.once!('drain', resolve)) : undefined;
+      },
     });
     const first = await Promise.race([started, interrupted]);
     if (first === 'interrupted') {

@@ -75,7 +75,7 @@ describe('SchedulerClient.run', () => {
     const module = new Uint8Array([0, 97, 115, 109]);
     const p = w.sc.run('primes', ['100', '4'], { on: 'a1f', env: { X: '1' }, module, interactive: true, onOutput: () => {} });
     const req = await w.last('run');
-    expect(req).toEqual({ kind: 'run', req: req.req, name: 'primes', args: ['100', '4'], on: 'a1f', env: { X: '1' }, module, interactive: true });
+    expect(req).toEqual({ kind: 'run', req: req.req, name: 'primes', args: ['100', '4'], on: 'a1f', env: { X: '1' }, module, interactive: true, acks: true });
     w.send({ kind: 'run.ok', req: req.req, pid: 'abc123.1', peer: 'f'.repeat(32) });
     const h = await p;
     expect([h.pid, h.peer]).toEqual(['abc123.1', 'f'.repeat(32)]);

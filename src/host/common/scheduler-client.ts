@@ -33,8 +33,13 @@ export interface RunOptions {
   module?: Uint8Array;
   /** Stdin is fed with stdin()/stdinEnd(); otherwise it is empty. */
   interactive?: boolean;
-  /** Output of the process and of its children, in the order it was written. */
-  onOutput(fd: 1 | 2, data: Uint8Array): void;
+  /**
+   * Output of the process and of its children, in the order it was written. Return a Promise to
+   * say when the chunk has really been taken (shown, written): the process may only have
+   * ~1 MiB of output in flight, so a slow terminal slows the program down instead of filling
+   * memory.
+   */
+  onOutput(fd: 1 | 2, data: Uint8Array): unknown;
 }
 
 export interface RunHandle {
@@ -216,6 +221,7 @@ export class SchedulerClient {
     if (opts.on !== undefined) body.on = opts.on;
     if (opts.module !== undefined) body.module = opts.module;
     if (opts.interactive !== undefined) body.interactive = opts.interactive;
+    body.acks = true;
     // The run is registered by the port handler as run.ok arrives (see onRunOk), so an `out`
     // right behind it finds it.
     const reply = await this.request('run', req, body, this.runTimeoutMs, `run ${name}`, opts.onOutput);
@@ -291,6 +297,11 @@ export class SchedulerClient {
   /** Pids of the runs whose exit has not come yet. */
   get liveRuns(): Pid[] {
     return [...this.runs.values()].filter((r) => r.alive).map((r) => r.pid);
+  }
+
+  /** Tells the Scheduler that `bytes` of `pid`'s output were taken (flow control). */
+  private ack(pid: Pid, bytes: number): void {
+    if (!this.closed) this.post({ kind: 'ack', pid, bytes });
   }
 
   private post(body: ClientRequest): boolean {
@@ -427,13 +438,20 @@ export class SchedulerClient {
       const run = own ?? (this.ended.has(msg.pid) ? undefined : this.routeUnknown(msg.pid));
       if (!run || !run.alive) {
         this.stats.orphans++;
+        this.ack(msg.pid, msg.data.length); // dropped, but the writer must not wait for it
         return;
       }
+      let taken: unknown;
       try {
-        run.onOutput(msg.fd, msg.data);
+        taken = run.onOutput(msg.fd, msg.data);
       } catch {
         // The listener's problem; the next chunk still goes out.
       }
+      const bytes = msg.data.length;
+      void Promise.resolve(taken).then(
+        () => this.ack(msg.pid, bytes),
+        () => this.ack(msg.pid, bytes),
+      );
       return;
     }
     if (!own) {

@@ -70,6 +70,7 @@ export function createShellService(client: () => SchedulerClient, files: ShellFi
           }
           // Calls through one comlink proxy are answered in order: the last answer comes last.
           flushed = sent;
+          return sent; // acknowledged once the tab's terminal has it
         },
       });
       const exit = handle.exit.then(

@@ -102,6 +102,36 @@ describe('Executor: running programs', () => {
     expect(s.anomalies).toEqual([]);
   });
 
+  it('output flow control: a writer whose output is not acknowledged waits; acknowledgements let it finish', async () => {
+    const s = scheduler();
+    const WINDOW = 64 << 10;
+    const p = s.start('cat', [], { interactiveStdin: true, outputWindow: WINDOW });
+    const total = 1 << 20;
+    s.stdin(p.pid, 'x'.repeat(total));
+    s.stdinEnd(p.pid);
+    const posted = () => p.out.reduce((n, o) => n + o.data.length, 0);
+    // It has written past the window and now waits for the terminal.
+    await until(() => posted() > 0 && p.states.at(-1)?.state === 'WAITING', 'cat to block on output');
+    const stalled = posted();
+    expect(stalled).toBeGreaterThanOrEqual(WINDOW);
+    expect(stalled).toBeLessThan(total);
+    // Nothing moves without acknowledgements (several slices' worth of macrotasks later).
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(posted()).toBe(stalled);
+    // A terminal that takes everything it gets lets it run to the end.
+    let acked = 0;
+    await until(() => {
+      const now = posted();
+      if (now > acked) {
+        s.ack(p.pid, now - acked);
+        acked = now;
+      }
+      return !!p.exit;
+    }, 'cat to finish once acknowledged');
+    expect((await p.exited).code).toBe(0);
+    expect(posted()).toBe(total);
+  });
+
   it('a process without interactive stdin reads end of input at once', async () => {
     const s = scheduler();
     const p = s.start('cat');

@@ -81,6 +81,11 @@ interface Proc {
   /** Output not posted yet, in order. */
   out: { fd: 1 | 2; data: Uint8Array }[];
   outBytes: number;
+  /** Output posted and not acknowledged yet, and the most allowed (0: no flow control). */
+  unacked: number;
+  readonly window: number;
+  /** Writers blocked until acknowledgements bring `unacked` down. */
+  ackWaiters: (() => void)[];
   cpuMs: number;
   /** What the Scheduler was last told. */
   shown: ProcessState | null;
@@ -183,6 +188,10 @@ export class Executor {
       case 'deliver':
         p.lshapes.deliver(msg.port, msg.from, msg.token, msg.data);
         break;
+      case 'out.ack':
+        p.unacked = Math.max(0, p.unacked - msg.bytes);
+        if (p.unacked <= p.window / 2) for (const wake of p.ackWaiters.splice(0)) wake();
+        break;
     }
   }
 
@@ -201,6 +210,9 @@ export class Executor {
       stdin,
       out: [],
       outBytes: 0,
+      unacked: 0,
+      window: spec.outputWindow && spec.outputWindow > 0 ? spec.outputWindow : 0,
+      ackWaiters: [],
       cpuMs: 0,
       shown: null,
       shownCpu: 0,
@@ -293,6 +305,11 @@ export class Executor {
         p.out.push({ fd, data });
         p.outBytes += data.length;
         if (p.outBytes >= OUT_FLUSH_BYTES) this.flushOut(p);
+        if (p.window > 0 && p.unacked + p.outBytes > p.window) {
+          // The terminal is behind: the writer waits, as on a full pipe.
+          this.flushOut(p);
+          return new Promise<void>((resolve) => p.ackWaiters.push(resolve));
+        }
       },
     });
     const namespace = this.opts.namespace ? this.opts.namespace(spec) : new Namespace({ '/': memfsFrom(SAMPLE_FILES) });
@@ -460,6 +477,7 @@ export class Executor {
         }
       }
       this.opts.post({ t: 'out', pid: p.pid, fd, data });
+      if (p.window > 0) p.unacked += data.length;
       i = j;
     }
   }

@@ -31,6 +31,11 @@ export interface ProcessSpec {
   parent?: Pid;
   /** Stdin is fed by `stdin` messages (a terminal); otherwise it is empty. */
   interactiveStdin: boolean;
+  /**
+   * Flow control of stdout/stderr: once this many bytes are posted and not yet acknowledged by
+   * `out.ack`, the process's next write blocks until half of them are. Absent: no limit.
+   */
+  outputWindow?: number;
 }
 
 /** What a process asks of the Scheduler through the `lshapes` imports. */
@@ -69,6 +74,8 @@ export type ToExecutor =
   | { t: 'kill'; pid: Pid; reason: string }
   /** The answer to the process's `call` number `call`. */
   | { t: 'reply'; pid: Pid; call: number; reply: KernelReply }
+  /** The terminal has taken `bytes` more of the process's output (see ProcessSpec.outputWindow). */
+  | { t: 'out.ack'; pid: Pid; bytes: number }
   /** A message for one of the process's ports. `from` is the sender's pid. */
   | { t: 'deliver'; pid: Pid; port: string; from: Pid; token: number; data: Uint8Array };
 

@@ -61,7 +61,7 @@ export class FakeScheduler {
   start(
     name: string,
     args: string[] = [],
-    opts: { interactiveStdin?: boolean; parent?: Pid; executor?: number; rewritten?: Uint8Array; env?: Record<string, string> } = {},
+    opts: { interactiveStdin?: boolean; parent?: Pid; executor?: number; rewritten?: Uint8Array; env?: Record<string, string>; outputWindow?: number } = {},
   ): FakeProc {
     const module = this.programs[name];
     const pid = `aaaaaa.${++this.n}`;
@@ -96,6 +96,7 @@ export class FakeScheduler {
         hasParent: !!opts.parent,
         ...(opts.parent ? { parent: opts.parent } : {}),
         interactiveStdin: !!opts.interactiveStdin,
+        ...(opts.outputWindow ? { outputWindow: opts.outputWindow } : {}),
       },
     });
     return p;
@@ -103,6 +104,11 @@ export class FakeScheduler {
 
   stdin(pid: Pid, data: string): void {
     this.driver.post(this.procs.get(pid)!.executor, { t: 'stdin', pid, data: new TextEncoder().encode(data) });
+  }
+
+  /** The terminal took `bytes` of the process's output. */
+  ack(pid: Pid, bytes: number): void {
+    this.driver.post(this.procs.get(pid)!.executor, { t: 'out.ack', pid, bytes });
   }
 
   stdinEnd(pid: Pid): void {

@@ -42,7 +42,14 @@ export type ClientRequest =
       module?: Uint8Array;
       /** Feed stdin with `stdin` messages; otherwise stdin is empty. */
       interactive?: boolean;
+      /**
+       * The client acknowledges output it has taken (`ack`), so a process that prints faster
+       * than the terminal shows waits instead of filling memory. Its children inherit this.
+       */
+      acks?: boolean;
     }
+  /** `bytes` more of `pid`'s output (stdout and stderr) have been taken. */
+  | { kind: 'ack'; pid: Pid; bytes: number }
   | { kind: 'stdin'; pid: Pid; data: Uint8Array }
   | { kind: 'stdin.end'; pid: Pid }
   | { kind: 'kill'; req: number; pid: Pid }

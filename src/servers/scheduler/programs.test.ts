@@ -7,11 +7,13 @@ import { InProcessExecution } from '../../kernel/process/in-process.ts';
 import { buildPrograms, program } from '../../kernel/wasi/test-programs.ts';
 import { Simulation, type SimPeer } from '../../host/sim/sim.ts';
 import type { ClientMessage, ProgramStore } from './client.ts';
+import { SchedulerClient } from '../../host/common/scheduler-client.ts';
 
+const NAMES = ['primes', 'ping', 'pong', 'hello', 'cat'];
 const store: ProgramStore = {
-  list: async () => ['primes', 'ping', 'pong', 'hello'],
+  list: async () => NAMES,
   load: async (name) =>
-    name === 'junk' ? new TextEncoder().encode('#!/bin/sh\necho not wasm\n') : ['primes', 'ping', 'pong', 'hello'].includes(name) ? program(name) : undefined,
+    name === 'junk' ? new TextEncoder().encode('#!/bin/sh\necho not wasm\n') : NAMES.includes(name) ? program(name) : undefined,
 };
 
 beforeAll(() => buildPrograms(), 180_000);
@@ -54,7 +56,7 @@ async function cluster(n: number) {
       },
     };
   };
-  return { sim, peers, terminal };
+  return { sim, peers, terminal, pump };
 }
 
 describe('real programs across a simulated cluster', () => {
@@ -82,5 +84,42 @@ describe('real programs across a simulated cluster', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^pong 1\npong 2\npong 3\n3 round trips, avg [\d.]+ ms\npong exited with 0\n$/);
+  }, 120_000);
+});
+
+describe('output flow control end to end', () => {
+  test('a terminal that does not take output stops the writer at the 1 MiB window; taking it lets every byte through in order', async () => {
+    const { peers, pump } = await cluster(2);
+    const client = new SchedulerClient(peers[0]!.kernel, 'flow');
+    const chunks: Uint8Array[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const handle = client.run('cat', [], {
+      on: peers[1]!.id,
+      interactive: true,
+      onOutput: (_fd, data) => {
+        chunks.push(data);
+        return gate; // taken only once the test opens the gate
+      },
+    });
+    let started: Awaited<typeof handle> | undefined;
+    void handle.then((h) => (started = h));
+    expect(await pump(() => !!started)).toBe(true);
+    const input = new Uint8Array(3 << 20).map((_, i) => 97 + (i % 26));
+    for (let i = 0; i < input.length; i += 1 << 19) client.stdin(started!.pid, input.subarray(i, i + (1 << 19)));
+    client.stdinEnd(started!.pid);
+    const received = () => chunks.reduce((n, c) => n + c.length, 0);
+    expect(await pump(() => received() >= 1 << 20)).toBe(true);
+    await pump(() => false, 2000);
+    expect(received()).toBeLessThan(2 << 20); // the window (1 MiB) and one flush, not 3 MiB
+    open();
+    let exit: { code: number } | undefined;
+    void started!.exit.then((e) => (exit = e));
+    expect(await pump(() => !!exit)).toBe(true);
+    expect(exit!.code).toBe(0);
+    const out = new Uint8Array(received());
+    let at = 0;
+    for (const c of chunks) (out.set(c, at), (at += c.length));
+    expect(out).toEqual(input);
   }, 120_000);
 });

@@ -31,7 +31,9 @@ export const ClientRequestSchema = z.discriminatedUnion('kind', [
     on: z.string().min(1).max(64).optional(),
     module: bytes.optional(),
     interactive: z.boolean().optional(),
+    acks: z.boolean().optional(),
   }),
+  z.object({ kind: z.literal('ack'), pid, bytes: z.number().int().min(0).max(1 << 30) }),
   z.object({ kind: z.literal('stdin'), pid, data: bytes }),
   z.object({ kind: z.literal('stdin.end'), pid }),
   z.object({ kind: z.literal('kill'), req: z.number().int(), pid: z.string().max(64) }),
@@ -69,6 +71,8 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
     client: address,
     parent: pid.optional(),
     interactive: z.boolean(),
+    /** Output flow-control window in bytes (the client acknowledges output); absent: none. */
+    window: z.number().int().min(1).max(1 << 30).optional(),
   }),
   z.object({ kind: z.literal('started'), pid }),
   z.object({ kind: z.literal('start.failed'), pid, errno: z.enum(['ENOEXEC', 'EAGAIN', 'EINVAL']), message: z.string().max(4096) }),
@@ -76,6 +80,7 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('exited'), pid, code: z.number().int(), message: z.string().max(4096).optional() }),
   z.object({ kind: z.literal('stdin'), pid, data: bytes }),
   z.object({ kind: z.literal('stdin.end'), pid }),
+  z.object({ kind: z.literal('out.ack'), pid, bytes: z.number().int().min(0).max(1 << 30) }),
   z.object({ kind: z.literal('kill'), ref: z.number().int(), pid, reason: z.string().max(256) }),
   z.object({ kind: z.literal('kill.result'), ref: z.number().int(), ok: z.boolean(), message: z.string().max(256).optional() }),
   /** A message for a port of process `pid`, from process `from`. */

@@ -39,6 +39,8 @@ export const EXITED_RETENTION_MS = 30_000;
 export const TABLE_COALESCE_MS = 100;
 /** Bytes of modules (original and rewritten) kept; those of running processes are never dropped. */
 const MODULE_CACHE_BYTES = 256 << 20;
+/** Output a process may have in flight to a terminal that acknowledges it. */
+export const OUTPUT_WINDOW_BYTES = 1 << 20;
 /** Output is forwarded in pieces no larger than this. */
 const OUT_PIECE_BYTES = 1 << 20;
 /** Where recently heard-from processes run: routes replies before the table catches up. */
@@ -64,6 +66,8 @@ interface Hosted {
   spawning: number;
   /** Its module loaded (the executor's first `state`): its spawner has been told `started`. */
   loaded: boolean;
+  /** Output flow-control window, when its terminal acknowledges output. */
+  window?: number;
   removeTimer?: () => void;
 }
 
@@ -162,6 +166,11 @@ export class SchedulerServer implements Server {
       case 'stdin.end':
         this.routeStdin(req.pid, req.kind === 'stdin' ? req.data : undefined);
         break;
+      case 'ack': {
+        const host = this.whereIs(req.pid);
+        if (host) this.toPeer(host, { kind: 'out.ack', pid: req.pid, bytes: req.bytes });
+        break;
+      }
       case 'kill':
         this.killPid(req.pid, `killed from ${from.port}`, (ok, message) =>
           this.toClient(from, ok ? { kind: 'kill.ok', req: req.req } : { kind: 'kill.failed', req: req.req, message: message ?? 'kill failed' }),
@@ -289,7 +298,16 @@ export class SchedulerServer implements Server {
       if (!module) return fail(`no such program: ${req.name}`);
       let placed: { pid: Pid; host: PeerId } | undefined;
       const r = await this.spawn(
-        { name: req.name, module, args: req.args, env: req.env ?? {}, on: req.on, client, interactive: req.interactive ?? false },
+        {
+          name: req.name,
+          module,
+          args: req.args,
+          env: req.env ?? {},
+          on: req.on,
+          client,
+          interactive: req.interactive ?? false,
+          ...(req.acks ? { window: OUTPUT_WINDOW_BYTES } : {}),
+        },
         (started) => {
           if (started.ok && placed) this.toClient(client, { kind: 'run.ok', req: req.req, pid: placed.pid, peer: placed.host });
           else if (!started.ok) fail(started.message);
@@ -317,6 +335,7 @@ export class SchedulerServer implements Server {
       client: Address;
       parent?: Pid;
       interactive: boolean;
+      window?: number;
     },
     onStart: NonNullable<Spawned['onStart']>,
   ): Promise<{ error: string; errno: KernelErrno } | { pid: Pid; host: PeerId }> {
@@ -355,6 +374,7 @@ export class SchedulerServer implements Server {
       client: p.client,
       ...(p.parent ? { parent: p.parent } : {}),
       interactive: p.interactive,
+      ...(p.window ? { window: p.window } : {}),
     });
     // Answered in a later turn, after the caller has the pid.
     s.onStart = (r) => queueMicrotask(() => onStart(r));
@@ -465,6 +485,11 @@ export class SchedulerServer implements Server {
         this.devices.exec?.post(h.executor, msg.kind === 'stdin' ? { t: 'stdin', pid: msg.pid, data: msg.data } : { t: 'stdin.end', pid: msg.pid });
         break;
       }
+      case 'out.ack': {
+        const h = this.hosted.get(msg.pid);
+        if (h && h.info.state !== 'EXITED' && h.window) this.devices.exec?.post(h.executor, { t: 'out.ack', pid: msg.pid, bytes: msg.bytes });
+        break;
+      }
       case 'kill': {
         const h = this.hosted.get(msg.pid);
         const alive = h && h.info.state !== 'EXITED';
@@ -550,7 +575,16 @@ export class SchedulerServer implements Server {
       startedAt: this.devices.clock.wallNow(),
       ...(msg.parent ? { parent: msg.parent } : {}),
     };
-    this.hosted.set(msg.pid, { info, executor, client: msg.client, spawner: from, hash: msg.hash, spawning: 0, loaded: false });
+    this.hosted.set(msg.pid, {
+      info,
+      executor,
+      client: msg.client,
+      spawner: from,
+      hash: msg.hash,
+      spawning: 0,
+      loaded: false,
+      ...(msg.window ? { window: msg.window } : {}),
+    });
     const rewritten = this.rewritten.get(msg.hash);
     exec.post(executor, {
       t: 'start',
@@ -565,6 +599,7 @@ export class SchedulerServer implements Server {
         hasParent: msg.parent !== undefined,
         ...(msg.parent ? { parent: msg.parent } : {}),
         interactiveStdin: msg.interactive,
+        ...(msg.window ? { outputWindow: msg.window } : {}),
       },
     });
     // `started` waits for the module to load, so a spawn of a broken module fails as ENOEXEC.
@@ -667,7 +702,7 @@ export class SchedulerServer implements Server {
           if (!module) return done({ ok: false, errno: 'ENOENT', message: `no such program: ${req.name}` });
           const name = req.name === '' ? h.info.name : req.name;
           let child: Pid | undefined;
-          const r = await this.spawn({ name, module, args: req.args, env: {}, on: req.peer, client: h.client, parent: pid, interactive: false }, (st) =>
+          const r = await this.spawn({ name, module, args: req.args, env: {}, on: req.peer, client: h.client, parent: pid, interactive: false, ...(h.window ? { window: h.window } : {}) }, (st) =>
             done(st.ok ? { ok: true, op: 'spawn', child: child! } : { ok: false, errno: st.errno, message: st.message }),
           );
           if ('error' in r) return done({ ok: false, errno: r.errno, message: r.error });
