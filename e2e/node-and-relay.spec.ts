@@ -36,6 +36,12 @@ test('a Node peer started with the cluster URL appears in every tab as kind "nod
     await expect(b.locator(`tr[data-peer-id="${idN}"]`)).toContainText('node');
     // It sees the tabs too.
     await expect.poll(() => node.output.join('')).toMatch(/\[view\] 3 peers/);
+    // And it runs processes for them: a program placed on it streams its output to the tab.
+    const r = await a.evaluate(
+      (on) => (globalThis as unknown as { lshapes: { shell: { run(n: string, a: string[], o: object): Promise<{ code?: number; stdout: string }> } } }).lshapes.shell.run('hello', ['from', 'node'], { on }),
+      idN,
+    );
+    expect(r).toMatchObject({ code: 0, stdout: 'hello, world\narg 1: from\narg 2: node\n' });
     // Stopping it is a graceful leave.
     node.proc.kill('SIGTERM');
     await expectViews([a, b], [idA, idB], 5_000);
