@@ -1,5 +1,6 @@
 // primes LIMIT [PARTS]: counts the primes below LIMIT by trial division (CPU-bound on purpose).
-// With PARTS > 1, [2, LIMIT) is cut into PARTS equal ranges: this process counts the first and
+// With PARTS > 1, [2, LIMIT) is cut into PARTS ranges of about equal work (trial division costs
+// more for larger numbers: see bound()): this process counts the first and
 // spawns PARTS-1 copies of itself (`primes --part LO HI`, placed by the Scheduler) which send
 // their counts back to its port "result". Every part prints
 //   part LO..HI on PEER8: N primes
@@ -38,9 +39,29 @@ function part(lo: u64, hi: u64): u64 {
   return n;
 }
 
+/**
+ * The start of part i of [2, limit): ranges of equal work. Testing a prime p costs ~sqrt(p)
+ * divisions and primes thin out as 1/ln p, so the work below t grows like W(t) = t^1.5 / ln t;
+ * bound(i) solves W(t) = W(limit) * i / parts by bisection. Equal ranges would give the last
+ * part most of the work (62 % of it for two parts).
+ */
 function bound(limit: u64, parts: u64, i: u64): u64 {
-  if (limit <= 2) return 2;
-  return 2 + (limit - 2) * i / parts;
+  if (limit <= 2 || i == 0) return 2;
+  if (i >= parts) return limit;
+  const target = work(<f64>limit) * <f64>i / <f64>parts;
+  let lo: f64 = 2;
+  let hi: f64 = <f64>limit;
+  for (let k = 0; k < 64; k++) {
+    const mid = (lo + hi) / 2;
+    if (work(mid) < target) lo = mid;
+    else hi = mid;
+  }
+  const b = <u64>Math.round(hi);
+  return b < 2 ? 2 : b > limit ? limit : b;
+}
+
+function work(t: f64): f64 {
+  return t < 3 ? 0 : Math.pow(t, 1.5) / Math.log(t);
 }
 
 function arg(argv: string[], i: i32, max: u64): u64 {

@@ -85,6 +85,8 @@ export class Scheduler {
    */
   async run(until: number): Promise<number> {
     let n = 0;
+    // Work started outside the loop (a test sending a message) may still be queueing events.
+    await settle();
     for (let fn = this.pop(until); fn; fn = this.pop(until)) {
       fn();
       n++;

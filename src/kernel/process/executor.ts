@@ -55,7 +55,7 @@ export interface ExecutorOptions {
   wasiClock?: WasiClock;
   /** Timers for recv/call timeouts and deferred state reports (default setTimeout). */
   setTimer?: (ms: number, fn: () => void) => () => void;
-  /** Minimum gap between two `state` reports of a process (default 100 ms; WAITING ↔ READY: 20 ms). */
+  /** Minimum gap between two `state` reports of a process (default 250 ms; WAITING ↔ READY: 20 ms). */
   stateIntervalMs?: number;
   /** SHA-256 for the rewrite cache (default @noble/hashes; hosts may pass WebCrypto). */
   sha256?: (bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array;
@@ -63,7 +63,8 @@ export interface ExecutorOptions {
 
 const DEFAULT_SLICE_MS = 10;
 const DEFAULT_MAX_MEMORY = 512 << 20;
-const DEFAULT_STATE_INTERVAL = 100;
+/** CPU-time-only reports: often enough for a live panel, rare enough to cost nothing. */
+const DEFAULT_STATE_INTERVAL = 250;
 /** Output buffered beyond this is posted before the slice ends. */
 const OUT_FLUSH_BYTES = 64 << 10;
 /** Rewritten modules compiled from `spec.rewritten`, by hash. */

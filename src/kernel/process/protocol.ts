@@ -86,7 +86,7 @@ export type FromExecutor =
   /**
    * State changes and CPU time (milliseconds of slices run). The first message about a started
    * process is a `state` once its module is loaded (a failed load gives only `exit` code 1).
-   * Then sent on WAITING ↔ READY/RUNNING changes and at most every ~100 ms otherwise. EXITED is
+   * Then sent on WAITING ↔ READY/RUNNING changes and at most every ~250 ms otherwise. EXITED is
    * reported by `exit`.
    */
   | { t: 'state'; pid: Pid; state: ProcessState; cpuMs: number }

@@ -36,7 +36,7 @@ export const KILL_TIMEOUT_MS = 10_000;
 /** Exited processes stay in the table this long, so ps and the panel show how they ended. */
 export const EXITED_RETENTION_MS = 30_000;
 /** Table changes are sent to other peers at most this often. */
-export const TABLE_COALESCE_MS = 100;
+export const TABLE_COALESCE_MS = 250;
 /** Bytes of modules (original and rewritten) kept; those of running processes are never dropped. */
 const MODULE_CACHE_BYTES = 256 << 20;
 /** Output a process may have in flight to a terminal that acknowledges it. */
@@ -283,7 +283,9 @@ export class SchedulerServer implements Server {
       let load = rows.filter((r) => RUNNABLE.has(r.state)).length;
       // Our own placements there that its table does not show yet.
       for (const s of this.spawned.values()) if (s.host === p.id && !s.outcome && !seen.has(s.pid)) load++;
-      out.push({ id: p.id, capacity: p.capacity, load: Math.max(load, p.load) });
+      // The peer's own table is fresher than its gossiped load (which lags a gossip round or
+      // two and would keep a just-finished peer looking busy); gossip stands in until it came.
+      out.push({ id: p.id, capacity: p.capacity, load: this.tables.has(p.id) ? load : Math.max(load, p.load) });
     }
     if (!peers.some((p) => p.id === this.ctx.self)) out.push({ id: this.ctx.self, capacity: this.capacity, load: this.localRunnable() });
     return out;
