@@ -441,6 +441,7 @@ export class Executor {
   }
 
   private finish(p: Proc, code: number, message?: string): void {
+    p.lshapes.abandonCalls();
     this.flushOut(p);
     p.phase = 'EXITED';
     p.state = 'EXITED';

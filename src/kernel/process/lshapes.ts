@@ -35,6 +35,8 @@ const MAX_ARGV_BYTES = 1 << 20;
 const MAX_INFLIGHT_SENDS = 256;
 const MAX_INFLIGHT_BYTES = 16 << 20;
 const REPLY_PORT = '#reply:';
+/** Tells a caller its call will never be answered: the callee ended first, or was gone. */
+export const NOREPLY_PORT = '#noreply:';
 
 export interface LshapesOptions {
   pid: Pid;
@@ -156,6 +158,14 @@ export class LshapesHost implements HostModule {
   /** A message for one of this process's ports (a `deliver`). */
   deliver(port: string, from: Pid, token: number, data: Uint8Array): void {
     if (this.disposed) return;
+    if (port.startsWith(NOREPLY_PORT)) {
+      const c = this.calling;
+      if (c && !c.reply && !c.error && port === NOREPLY_PORT + c.token) {
+        c.error = Errno.SRCH;
+        this.wake();
+      }
+      return;
+    }
     if (port.startsWith(REPLY_PORT)) {
       const c = this.calling;
       if (c && !c.reply && !c.error && port === REPLY_PORT + c.token) {
@@ -177,6 +187,13 @@ export class LshapesHost implements HostModule {
   /** Messages waiting in the mailboxes (all ports). */
   get queuedMessages(): number {
     return this.queued;
+  }
+
+  /** The process is ending: callers it still owes a reply hear that none will come. */
+  abandonCalls(): void {
+    if (this.disposed) return;
+    for (const [, t] of this.replyTokens) void this.post(t.to, NOREPLY_PORT + t.token, new Uint8Array(0), 0);
+    this.replyTokens.clear();
   }
 
   /** Stops timers and waiting; the process is gone. */

@@ -92,6 +92,33 @@ describe('real programs across a simulated cluster', () => {
   }, 120_000);
 });
 
+describe('calls to a process that ends', () => {
+  test('ping\'s call gets ESRCH when pong is killed, instead of waiting forever', async () => {
+    const { peers, pump } = await cluster(2);
+    const client = new SchedulerClient(peers[0]!.kernel, 'calls');
+    let out = '';
+    let err = '';
+    const handle = client.run('ping', ['1000000', '--on', peers[1]!.id.slice(0, 8)], {
+      onOutput: (fd, data) => {
+        if (fd === 1) out += new TextDecoder().decode(data);
+        else err += new TextDecoder().decode(data);
+      },
+    });
+    let started: Awaited<typeof handle> | undefined;
+    void handle.then((h) => (started = h));
+    expect(await pump(() => !!started && out.includes('pong 3\n'))).toBe(true);
+    const rows = await client.ps();
+    const pong = rows.find((r) => r.name === 'pong' && r.state !== 'EXITED');
+    expect(pong?.peer).toBe(peers[1]!.id);
+    void client.kill(pong!.pid);
+    let exit: { code: number } | undefined;
+    void started!.exit.then((e) => (exit = e));
+    expect(await pump(() => !!exit)).toBe(true);
+    expect(exit!.code).toBe(1);
+    expect(err).toMatch(/call \d+: ESRCH/);
+  }, 120_000);
+});
+
 describe('output flow control end to end', () => {
   test('a terminal that does not take output stops the writer at the 1 MiB window; taking it lets every byte through in order', async () => {
     const { peers, pump } = await cluster(2);

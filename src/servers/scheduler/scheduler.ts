@@ -27,6 +27,7 @@ import type { ViewMessage } from '../synchronizer/protocol.ts';
 import type { ClientMessage, ProcessInfo, ProgramStore } from './client.ts';
 import { choosePeer, resolvePeer, type Candidate } from './placement.ts';
 import { ModuleCache } from './module-cache.ts';
+import { NOREPLY_PORT } from '../../kernel/process/lshapes.ts';
 import { ClientRequestSchema, MAX_ARG_CHARS, MAX_ARGS, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
 
 /** A spawn not started by then has failed. First starts rewrite the module: seconds. */
@@ -512,7 +513,13 @@ export class SchedulerServer implements Server {
         this.recentSenders.set(msg.from, from);
         if (this.recentSenders.size > RECENT_SENDERS) this.recentSenders.delete(this.recentSenders.keys().next().value!);
         const h = this.hosted.get(msg.pid);
-        if (!h || h.info.state === 'EXITED') return;
+        if (!h || h.info.state === 'EXITED') {
+          // A call to a process that is gone would wait forever: tell the caller.
+          if (msg.token !== 0 && !msg.port.startsWith('#')) {
+            this.toPeer(from, { kind: 'deliver', pid: msg.from, port: NOREPLY_PORT + msg.token, from: msg.pid, token: 0, data: new Uint8Array(0) });
+          }
+          return;
+        }
         this.devices.exec?.post(h.executor, { t: 'deliver', pid: msg.pid, port: msg.port, from: msg.from, token: msg.token, data: msg.data });
         break;
       }
