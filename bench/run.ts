@@ -3,6 +3,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { runClusterBench } from './cluster.ts';
+import { runProcessesBench } from './processes.ts';
 import { runSimBench } from './sim.ts';
 
 const f = (x: number, d = 2) => x.toFixed(d);
@@ -40,12 +41,43 @@ const simTable = table([
   ['trace lines; replay from the same seed identical', `${sim.traceLines}; ${sim.replayIdentical ? 'yes' : 'NO'}`],
 ]);
 
-const all = `${clusterTable}\n\n${membershipTable}\n\n${simTable}`;
+const proc = await runProcessesBench();
+const { runtime: rt, syscalls: sc, spawn: sp, primes: pr } = proc;
+const runtimeTable = table([
+  ['processes: the same program, in Node', 'node:wasi', 'LSHAPES runtime', 'runtime / node:wasi', 'target'],
+  [`\`${rt.program}\` (ms, median of ${rt.runs}; outputs equal: ${rt.outputsEqual ? 'yes' : 'NO'})`, f(rt.nodeWasiMs, 0), f(rt.runtimeMs, 0), `${f(rt.ratio)}×`, '≤ 1.2×'],
+  ['its Binaryen rewrite, once per peer (ms)', '', f(rt.rewriteMs, 0), '', ''],
+  ['WASI clock_time_get, per call (ns)', f(rt.clockNodeWasiNs, 1), f(rt.clockRuntimeNs, 1), `${f(rt.clockRatio, 1)}×`, ''],
+]);
+const callsTable = table([
+  ['processes: calls from a process in a tab (timed inside it)', 'per call'],
+  ['WASI clock_time_get (ns)', f(sc.clockTabNs, 0)],
+  [`lshapes cluster_info: execution worker → Scheduler → back (µs, ${sc.infoCalls} calls)`, f(sc.infoTabUs, 1)],
+]);
+const spawnTable = table([
+  ['processes: `hello` from run() to its exit (ms)', 'on its own tab', 'on the other tab'],
+  ['cold: the first in that tab (fetch, Binaryen, rewrite)', f(sp.localColdMs, 0), f(sp.remoteColdMs, 0)],
+  [`warm: median of ${sp.warmRuns}`, f(sp.localWarmMs, 1), f(sp.remoteWarmMs, 1)],
+]);
+const primesRow = (p: typeof pr.primes, what: string) => [
+  `\`${p.program.replace(String(pr.limit), 'N')}\` ${what}`,
+  f(p.baselineMs, 0),
+  `${f(p.twoTabsMs, 0)} (${f(p.twoTabsSpeedup)}×)${p.twoTabsSpread ? '' : ' NOT SPREAD'}`,
+  `${f(p.twoWorkersMs, 0)} (${f(p.twoWorkersSpeedup)}×)`,
+  `${f(p.splitBound)}×`,
+  '≥ 1.8×',
+];
+const primesTable = table([
+  [`processes: primes below N = ${pr.limit / 1e6}M, 2 parts (ms, median of ${pr.runs})`, '1 worker in the cluster', '2 tabs × 1 worker', '1 tab × 2 workers', 'best for the split', 'target'],
+  primesRow(pr.primes, '(ranges of equal work)'),
+]);
+
+const all = [clusterTable, membershipTable, simTable, runtimeTable, callsTable, spawnTable, primesTable].join('\n\n');
 console.log(all);
 
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version };
-await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, cluster, sim }, null, 2));
+await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, cluster, sim, processes: proc }, null, 2));
 const readmeUrl = new URL('../README.md', import.meta.url);
 const readme = await readFile(readmeUrl, 'utf8');
 const marked = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${all}\n<!-- bench:end -->`);

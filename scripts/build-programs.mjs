@@ -229,7 +229,7 @@ async function ascBatch({ entry, jobs, quiet }) {
 
 /** Test programs: built, but not listed in index.json. */
 export function isTestProgram(name) {
-  return /^(wasi_|lshapes_)/.test(name) || ['busy', 'oom', 'badptr', 'trap'].includes(name);
+  return /^(wasi_|lshapes_|bench_)/.test(name) || ['busy', 'oom', 'badptr', 'trap', 'cpubench'].includes(name);
 }
 
 /** Writes programs/build/index.json (a sorted JSON array of runnable names) when it changed. */

@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_calls: N must be at least 1\n");
     return 2;
   }
-  uint64_t sink = 0;
+  uint64_t sink = 0; // the clock calls' results, printed so they are kept
   uint32_t peers = 0, slots = 0;
   uint64_t t0 = now_ns();
   if (argv[1][0] == 'c') {
@@ -47,6 +47,6 @@ int main(int argc, char **argv) {
   uint64_t dt = now_ns() - t0;
   printf("bench_calls %s %ld: %llu ns, %.1f ns/call", argv[1], n, (unsigned long long)dt, (double)dt / (double)n);
   if (argv[1][0] == 'i') printf(" (peers %u, slots %u)", (unsigned)peers, (unsigned)slots);
-  printf("%s\n", sink == 1 ? " " : "");
+  printf(sink == 42 ? " \n" : "\n");
   return 0;
 }
