@@ -40,6 +40,13 @@ async function cluster(device: () => Promise<Page>, n: number): Promise<{ pages:
     pages.push(p);
   }
   await expectViews(pages, ids);
+  // Placement only uses peers with a direct link: wait until every tab has one to every other
+  // (a peer first learned by gossip is listed before its link is up).
+  for (const p of pages) {
+    await expect
+      .poll(() => p.locator('table[aria-label="Peers"] tbody tr').evaluateAll((rows) => rows.every((r) => /state-(self|connected)/.test(r.className))), { timeout: 30_000 })
+      .toBe(true);
+  }
   return { pages, ids };
 }
 
@@ -97,7 +104,8 @@ test('a program on another tab reads its stdin from the terminal that started it
   const [a] = pages as [Page];
   const b8 = ids[1]!.slice(0, 8);
   await type(a, `run wc --on ${b8}`);
-  await expect.poll(async () => (await processRows(a)).some((r) => r.text.includes('wc') && r.state !== 'EXITED')).toBe(true);
+  // WAITING: loaded (so the terminal has handed it the keyboard) and blocked reading stdin.
+  await expect.poll(async () => (await processRows(a)).some((r) => r.text.includes('wc') && r.state === 'WAITING'), { timeout: 60_000 }).toBe(true);
   await type(a, 'one two three');
   await a.keyboard.press('Control+D');
   await expectOnScreen(a, /\b1\s+3\s+14\b/);

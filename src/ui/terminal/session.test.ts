@@ -103,6 +103,20 @@ describe('TerminalSession', () => {
     expect(session.foregroundPid).toBeUndefined();
   });
 
+  it('keys typed while a program starts are its stdin (typeahead); after a command without a program they are the next command', async () => {
+    const { backend, screen, session } = setup(new FakeBackend({ delayMs: 20 }));
+    session.input('run upper\r');
+    session.input('early\r'); // before the process is the foreground job
+    await until(() => backend.calls.stdin.length > 0, 'the typeahead on stdin');
+    expect(backend.calls.stdin).toEqual(['early\n']);
+    session.input(CTRL_D);
+    await session.whenIdle();
+    session.input('run nosuch\r');
+    session.input('help kill\r');
+    await until(() => screen.text.includes('kill <pid>'), 'the typed-ahead command');
+    expect(screen.text).toContain('no such program: nosuch');
+  });
+
   it('Ctrl-C kills the foreground process and the prompt comes back', async () => {
     const { backend, screen, session } = setup();
     session.input('run spin\r');

@@ -53,6 +53,8 @@ export class TerminalSession {
   private job: ForegroundJob | undefined;
   private running: Promise<void> | undefined;
   private interruptPending = false;
+  /** Keys typed while a command starts (no foreground job yet): the job's, or the next prompt's. */
+  private typeahead = '';
   private atLineStart = true;
   private disposed = false;
   private stdoutStream = new OutputStream();
@@ -108,6 +110,12 @@ export class TerminalSession {
   /** Keystrokes and pastes, as xterm's onData delivers them. */
   input(data: string): void {
     if (this.disposed) return;
+    // A program is starting (a remote one can take a second): keep what is typed for it, as a
+    // terminal's typeahead does. Ctrl-C still goes through at once.
+    if (this.running && !this.job && !data.includes('\x03')) {
+      this.typeahead += data;
+      return;
+    }
     this.apply(this.editor.feed(data));
   }
 
@@ -167,8 +175,15 @@ export class TerminalSession {
       this.stderrStream = new OutputStream();
       if (!this.atLineStart) this.write('\r\n');
       this.apply(this.editor.showPrompt());
+      this.flushTypeahead();
     });
     this.running = done;
+  }
+
+  private flushTypeahead(): void {
+    const keys = this.typeahead;
+    this.typeahead = '';
+    if (keys) this.apply(this.editor.feed(keys));
   }
 
   private foreground(job: ForegroundJob | undefined): void {
@@ -180,6 +195,7 @@ export class TerminalSession {
         this.interruptPending = false;
         job.interrupt();
       }
+      this.flushTypeahead();
     } else {
       this.job = undefined;
       this.editor.end();
