@@ -21,8 +21,15 @@ export type SimStep =
   | { forever: true }
   | { exit: number };
 
+/** The WebAssembly header (the Scheduler checks it), then the steps as JSON. */
+const HEADER = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+
 export function simProgram(steps: SimStep[]): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(steps));
+  const json = new TextEncoder().encode(JSON.stringify(steps));
+  const out = new Uint8Array(HEADER.length + json.length);
+  out.set(HEADER);
+  out.set(json, HEADER.length);
+  return out;
 }
 
 export function simPrograms(programs: Record<string, SimStep[]>): ProgramStore {
@@ -76,7 +83,7 @@ export class SimExecution implements ExecutionDriver {
       case 'start': {
         let steps: SimStep[];
         try {
-          steps = JSON.parse(new TextDecoder().decode(msg.spec.module ?? msg.spec.rewritten)) as SimStep[];
+          steps = JSON.parse(new TextDecoder().decode((msg.spec.module ?? msg.spec.rewritten)!.subarray(HEADER.length))) as SimStep[];
         } catch {
           this.emit(exec, { t: 'exit', pid: msg.spec.pid, code: 1, message: 'not a sim program', cpuMs: 0 });
           return;

@@ -13,7 +13,7 @@ const NAMES = ['primes', 'ping', 'pong', 'hello', 'cat'];
 const store: ProgramStore = {
   list: async () => NAMES,
   load: async (name) =>
-    name === 'junk' ? new TextEncoder().encode('#!/bin/sh\necho not wasm\n') : NAMES.includes(name) ? program(name) : undefined,
+    name === 'junk' ? new TextEncoder().encode('#!/bin/sh\necho not wasm\n') : name === 'cut' ? program('hello').slice(0, 200) : NAMES.includes(name) ? program(name) : undefined,
 };
 
 beforeAll(() => buildPrograms(), 180_000);
@@ -52,7 +52,7 @@ async function cluster(n: number) {
             .filter((m): m is Extract<ClientMessage, { kind: 'out' }> => m.kind === 'out' && m.fd === fd)
             .map((m) => new TextDecoder().decode(m.data))
             .join('');
-        return { pid, code: exit()!.code, stdout: text(1), stderr: text(2) };
+        return { pid, code: exit()!.code, message: exit()!.message, stdout: text(1), stderr: text(2) };
       },
     };
   };
@@ -75,10 +75,14 @@ describe('real programs across a simulated cluster', () => {
     for (const w of where.filter((x) => x !== a)) expect(others).toContain(w);
   }, 120_000);
 
-  test('a module that cannot start fails the run with the loader\'s message, on another peer too; the peer runs the next one', async () => {
+  test('not WebAssembly fails the run; a broken module exits 1 with the loader\'s message on the other peer; the peer runs the next one', async () => {
     const { peers, terminal } = await cluster(2);
     const t = terminal(peers[0]!);
-    await expect(t.run('junk', [], peers[1]!.id)).rejects.toThrow(/not a WebAssembly module/);
+    await expect(t.run('junk', [], peers[1]!.id)).rejects.toThrow(/junk is not a WebAssembly module/);
+    // A module that looks like WebAssembly but is cut short: it starts, and exits 1 saying why.
+    const cut = await t.run('cut', [], peers[1]!.id);
+    expect(cut.code).toBe(1);
+    expect(cut.message).toMatch(/^invalid WebAssembly module: /);
     const r = await t.run('hello', ['again'], peers[1]!.id);
     expect(r).toMatchObject({ code: 0, stdout: 'hello, world\narg 1: again\n' });
   }, 120_000);

@@ -14,7 +14,6 @@
 import { PORTS, type Server, type ServerContext } from '../../kernel/server.ts';
 import { toHex, type Address, type Clock, type Envelope, type PeerId } from '../../kernel/types.ts';
 import {
-  EXIT_CANNOT_START,
   type ExecutionDriver,
   type FromExecutor,
   type KernelErrno,
@@ -65,8 +64,6 @@ interface Hosted {
   hash: string;
   /** Calls of the process waiting for the spawn they asked for: it will run again soon. */
   spawning: number;
-  /** Its module loaded (the executor's first `state`): its spawner has been told `started`. */
-  loaded: boolean;
   /** Output flow-control window, when its terminal acknowledges output. */
   window?: number;
   removeTimer?: () => void;
@@ -343,6 +340,7 @@ export class SchedulerServer implements Server {
     onStart: NonNullable<Spawned['onStart']>,
   ): Promise<{ error: string; errno: KernelErrno } | { pid: Pid; host: PeerId }> {
     if (p.module.length > MAX_MODULE_BYTES) return { error: `${p.name} is larger than ${MAX_MODULE_BYTES >> 20} MiB`, errno: 'EINVAL' };
+    if (!isWasm(p.module)) return { error: `${p.name} is not a WebAssembly module`, errno: 'ENOEXEC' };
     if (p.args.length > MAX_ARGS || p.args.some((a) => a.length > MAX_ARG_CHARS)) {
       return { error: `at most ${MAX_ARGS} arguments of ${MAX_ARG_CHARS} characters`, errno: 'EINVAL' };
     }
@@ -591,7 +589,6 @@ export class SchedulerServer implements Server {
       spawner: from,
       hash: msg.hash,
       spawning: 0,
-      loaded: false,
       ...(msg.window ? { window: msg.window } : {}),
     });
     const rewritten = this.rewritten.get(msg.hash);
@@ -611,7 +608,9 @@ export class SchedulerServer implements Server {
         ...(msg.window ? { outputWindow: msg.window } : {}),
       },
     });
-    // `started` waits for the module to load, so a spawn of a broken module fails as ENOEXEC.
+    // Accepted: the spawner may go on (a parent fanning out children does not wait for each to
+    // load: cold loads take a second). A module that then fails to load exits with 1 and says why.
+    this.toPeer(from, { kind: 'started', pid: msg.pid });
     this.tableChanged();
   }
 
@@ -632,7 +631,6 @@ export class SchedulerServer implements Server {
     if (!h || h.executor !== executor || h.info.state === 'EXITED') return;
     switch (msg.t) {
       case 'state':
-        this.markLoaded(h);
         h.info.state = msg.state;
         h.info.cpuMs = msg.cpuMs;
         this.tableChanged();
@@ -652,22 +650,8 @@ export class SchedulerServer implements Server {
     }
   }
 
-  private markLoaded(h: Hosted): void {
-    if (h.loaded) return;
-    h.loaded = true;
-    this.toPeer(h.spawner, { kind: 'started', pid: h.info.pid });
-  }
-
   private onExit(h: Hosted, code: number, message: string | undefined, cpuMs: number): void {
     const pid = h.info.pid;
-    if (!h.loaded && code === EXIT_CANNOT_START) {
-      // It never ran: the spawn fails (ENOEXEC, with the loader's message) instead.
-      this.hosted.delete(pid);
-      this.toPeer(h.spawner, { kind: 'start.failed', pid, errno: 'ENOEXEC', message: message ?? `${h.info.name} cannot start` });
-      this.tableChanged();
-      return;
-    }
-    this.markLoaded(h);
     h.info.state = 'EXITED';
     h.info.exitCode = code;
     h.info.cpuMs = cpuMs;
@@ -772,4 +756,9 @@ function bootPrefix(peer: PeerId, wallNow: number): string {
   const s = `${peer}:${wallNow}`;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return (h >>> 0).toString(16).padStart(8, '0').slice(0, 6);
+}
+
+/** The WebAssembly binary header: magic "\0asm" and version 1. */
+function isWasm(b: Uint8Array): boolean {
+  return b.length >= 8 && b[0] === 0 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[4] === 1 && b[5] === 0 && b[6] === 0 && b[7] === 0;
 }
