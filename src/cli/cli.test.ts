@@ -178,7 +178,7 @@ describe('lshapes run', () => {
     const bad = await run(notWasm, []);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toBe('');
-    expect(bad.stderr).toMatch(/^lshapes: .*notes\.wasm: not a WebAssembly module.*\n$/);
+    expect(bad.stderr).toMatch(/^lshapes: .*notes\.wasm: (notes is )?not a WebAssembly module.*\n$/);
 
     const invalid = path.join(tmp, 'invalid.wasm');
     writeFileSync(invalid, Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0x01, 0xff, 0xff]));
