@@ -114,3 +114,27 @@ test('a program on another tab reads its stdin from the terminal that started it
   await type(a, `run ping 3 --on ${b8}`);
   await expectOnScreen(a, /pong 3\n[\s\S]*pong exited with 0/);
 });
+
+type Shell = { start(n: string): Promise<{ pid: string }>; ps(): Promise<{ pid: string; cpuMs: number; state: string }[]>; kill(pid: string): Promise<void> };
+
+test('one execution worker time-slices two endless loops: both make progress', async ({ device }) => {
+  const a = await device();
+  await openTab(a, '/?workers=1');
+  const [p1, p2] = await a.evaluate(async () => {
+    const s = (globalThis as unknown as { lshapes: { shell: Shell } }).lshapes.shell;
+    return [(await s.start('busy')).pid, (await s.start('busy')).pid];
+  });
+  const cpu = () =>
+    a.evaluate(async (pids) => {
+      const rows = await (globalThis as unknown as { lshapes: { shell: Shell } }).lshapes.shell.ps();
+      return pids.map((pid) => rows.find((r) => r.pid === pid)?.cpuMs ?? 0);
+    }, [p1, p2]);
+  // Both get CPU time, again and again: neither starves the other.
+  await expect.poll(async () => (await cpu()).every((ms) => ms > 500), { timeout: 30_000 }).toBe(true);
+  const before = await cpu();
+  await expect.poll(async () => (await cpu()).every((ms, i) => ms > before[i]! + 500), { timeout: 30_000 }).toBe(true);
+  await a.evaluate(async (pids) => {
+    const s = (globalThis as unknown as { lshapes: { shell: Shell } }).lshapes.shell;
+    for (const pid of pids) await s.kill(pid);
+  }, [p1, p2]);
+});
