@@ -152,6 +152,13 @@ describe('LshapesHost', () => {
     expect(ls.queuedMessages).toBe(16);
   });
 
+  it('a sender inventing port names does not grow the mailbox: emptied ports are forgotten', () => {
+    const ls = new LshapesHost({ pid: 'a.1', peer: PEER, request: none });
+    for (let i = 0; i < MAILBOX_MAX_MESSAGES * 4; i++) ls.deliver(`port${i}`, 'b.1', 0, enc('x'));
+    expect(ls.queuedMessages).toBe(MAILBOX_MAX_MESSAGES);
+    expect(ls.mailboxPorts).toBe(MAILBOX_MAX_MESSAGES);
+  });
+
   it('refuses a snapshot of another process or of something else', () => {
     const a = new LshapesHost({ pid: 'a.1', peer: PEER, request: none });
     const b = new LshapesHost({ pid: 'a.2', peer: PEER, request: none });

@@ -37,6 +37,8 @@ const MAX_INFLIGHT_BYTES = 16 << 20;
 const REPLY_PORT = '#reply:';
 /** Tells a caller its call will never be answered: the callee ended first, or was gone. */
 export const NOREPLY_PORT = '#noreply:';
+/** Calls received and not answered yet, at most. */
+const MAX_REPLY_TOKENS = 4096;
 
 export interface LshapesOptions {
   pid: Pid;
@@ -184,6 +186,11 @@ export class LshapesHost implements HostModule {
     this.wake();
   }
 
+  /** Ports with messages waiting. */
+  get mailboxPorts(): number {
+    return this.queues.size;
+  }
+
   /** Messages waiting in the mailboxes (all ports). */
   get queuedMessages(): number {
     return this.queued;
@@ -205,10 +212,12 @@ export class LshapesHost implements HostModule {
   }
 
   private dropOldest(): void {
-    let oldest: Message[] | undefined;
-    for (const q of this.queues.values()) if (q.length && (!oldest || q[0]!.seq < oldest[0]!.seq)) oldest = q;
-    const m = oldest?.shift();
+    let oldest: [string, Message[]] | undefined;
+    for (const e of this.queues) if (e[1].length && (!oldest || e[1][0]!.seq < oldest[1][0]!.seq)) oldest = e;
+    const m = oldest?.[1].shift();
     if (!m) return;
+    // An empty queue goes: a sender inventing port names must not grow the map for ever.
+    if (oldest![1].length === 0) this.queues.delete(oldest![0]);
     this.queued--;
     this.queuedBytes -= m.data.length;
   }
@@ -524,10 +533,17 @@ export class LshapesHost implements HostModule {
             token = self.nextReplyToken;
             self.nextReplyToken = (self.nextReplyToken % 0x7fffffff) + 1;
             self.replyTokens.set(token, { to: msg.from, token: msg.token });
+            // Calls never answered pile up: past the bound the oldest caller hears "no reply".
+            if (self.replyTokens.size > MAX_REPLY_TOKENS) {
+              const [old, t] = self.replyTokens.entries().next().value!;
+              self.replyTokens.delete(old);
+              void self.post(t.to, NOREPLY_PORT + t.token, new Uint8Array(0), 0);
+            }
           }
           m.setU32(u32(fromOut), self.handleFor(msg.from));
           m.setU32(u32(tokenOut), token);
           q.shift();
+          if (q.length === 0) self.queues.delete(name);
           self.queued--;
           self.queuedBytes -= msg.data.length;
           return Errno.SUCCESS;
