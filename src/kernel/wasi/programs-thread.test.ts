@@ -96,7 +96,11 @@ describe('WASI programs on the thread runtime', () => {
     const t0 = performance.now();
     const { code, blocks } = await runThreaded('counter', wasi);
     expect(code).toBe(0);
-    expect(stdout.text()).toBe('tick 1 (1s)\ntick 2 (2s)\n');
+    // Sleeps are never shorter than asked (a loaded machine may make them longer).
+    const ticks = /^tick 1 \((\d+)s\)\ntick 2 \((\d+)s\)\n$/.exec(stdout.text());
+    expect(ticks, stdout.text()).not.toBeNull();
+    expect(Number(ticks![1])).toBeGreaterThanOrEqual(1);
+    expect(Number(ticks![2])).toBeGreaterThanOrEqual(2);
     expect(blocks).toBe(2);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(1990);
   });
