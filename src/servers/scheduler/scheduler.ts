@@ -570,6 +570,7 @@ export class SchedulerServer implements Server {
   }
 
   private startChecked(from: PeerId, msg: Extract<PeerMessage, { kind: 'start' }>, exec: ExecutionDriver): void {
+    if (this.gone.has(from) || this.gone.has(msg.client.peer)) return; // left while we hashed: nobody to run it for
     this.remember(msg.hash, msg.module);
     const executor = this.leastBusyExecutor(exec.count);
     const info: ProcessInfo = {
