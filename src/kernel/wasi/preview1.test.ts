@@ -1,14 +1,14 @@
 // WASI preview 1 called directly: arguments written into a WebAssembly.Memory, results read back.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProcessExit, type HostFunction } from '../wasm/host-calls.ts';
+import { ProcessExit } from '../wasm/host-calls.ts';
 import { ClockId, VirtualClock, systemClock } from './clock.ts';
 import { isPromise } from './co.ts';
 import { Errno, FsError } from './errno.ts';
 import { MemFs, memfsFrom } from './memfs.ts';
 import { Eventtype, Fdflags, Filetype, Oflags, Wasi, type WasiOptions, type WasiSnapshot } from './preview1.ts';
 import { ALL_RIGHTS, DIR_RIGHTS, Rights as R } from './rights.ts';
-import { CollectOutput, QueueInput, bytesInput } from './streams.ts';
+import { QueueInput, bytesInput } from './streams.ts';
 import { Namespace, type FileSystem } from './vfs.ts';
 
 const enc = new TextEncoder();

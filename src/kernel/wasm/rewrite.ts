@@ -308,7 +308,7 @@ function transform(b: Binaryen, bytes: Uint8Array, options: RewriteOptions): Tra
     const imports = collectImports(b, m);
     const exports = collectExports(b, m);
     const cap = memoryCapPages(options);
-    let memoryImport = prepareMemory(b, m);
+    let memoryImport = prepareMemory(m);
     const definedMemory = memoryImport === null ? m.getMemoryInfo() : null;
     const initialPages = memoryImport?.initialPages ?? definedMemory?.initial ?? 0;
     if (cap !== undefined && initialPages > cap) {
@@ -457,7 +457,7 @@ function collectExports(b: Binaryen, m: BModule): ExportInfo[] {
   return out;
 }
 
-function prepareMemory(b: Binaryen, m: BModule): RuntimeLayout['memoryImport'] {
+function prepareMemory(m: BModule): RuntimeLayout['memoryImport'] {
   if (!m.hasMemory()) {
     // Asyncify needs a memory for its data even if the program has none.
     m.setMemory(1, 1, null);

@@ -66,7 +66,6 @@ interface Hosted {
   spawning: number;
   /** Output flow-control window, when its terminal acknowledges output. */
   window?: number;
-  removeTimer?: () => void;
 }
 
 type Outcome = { kind: 'exit'; code: number; message?: string } | { kind: 'lost'; message: string };
@@ -664,7 +663,7 @@ export class SchedulerServer implements Server {
     this.toPeer(h.spawner, { kind: 'exited', pid, code, ...(message !== undefined ? { message } : {}) });
     // Its children's exit records are only kept for its `wait`s.
     for (const s of [...this.spawned.values()]) if (s.parent === pid && s.outcome) this.spawned.delete(s.pid);
-    h.removeTimer = this.devices.clock.setTimeout(() => {
+    this.devices.clock.setTimeout(() => {
       this.hosted.delete(pid);
       this.tableChanged();
     }, EXITED_RETENTION_MS);
