@@ -1,9 +1,10 @@
 // A tab's executors: dedicated Web Workers created by the kernel worker, one per core, so one
 // tab uses all of its machine's cores.
 import type { FromExecutor } from '../../kernel/process/protocol.ts';
-import { WorkerExecution } from '../common/worker-execution.ts';
+import { WorkerExecution, type WorkerExecutionOptions } from '../common/worker-execution.ts';
 
-export function browserExecution(count: number): WorkerExecution {
+/** `options.clusterRoot`: the cluster filesystem's root node, when the Scheduler is given one. */
+export function browserExecution(count: number, options: WorkerExecutionOptions = {}): WorkerExecution {
   return new WorkerExecution(count, (i) => {
     const w = new Worker(new URL('./exec-worker.ts', import.meta.url), { type: 'module', name: `lshapes-exec-${i}` });
     return {
@@ -17,5 +18,5 @@ export function browserExecution(count: number): WorkerExecution {
       },
       terminate: () => w.terminate(),
     };
-  });
+  }, options);
 }

@@ -7,6 +7,8 @@ import { FakeScheduler, bareKernel } from '../common/fake-scheduler.ts';
 import { SchedulerClient } from '../common/scheduler-client.ts';
 import { createShellService, type ShellService } from '../common/shell-service.ts';
 import { ShellFiles } from '../common/shell-files.ts';
+import { memfsFrom } from '../../kernel/wasi/memfs.ts';
+import { Namespace, Vfs } from '../../kernel/wasi/vfs.ts';
 import type { ProcessInfo } from '../../servers/scheduler/client.ts';
 import type { PeerRow } from '../../ui/terminal/commands.ts';
 import { FakeScreen } from '../../ui/terminal/fake-screen.ts';
@@ -22,14 +24,16 @@ async function setup(peerRows?: PeerRow[]) {
   const { kernel } = await bareKernel('shell-backend-test');
   const fake = new FakeScheduler(kernel);
   const client = new SchedulerClient(kernel, 'shell');
-  const service = createShellService(() => client, new ShellFiles());
+  // A MemFs stands in for the cluster filesystem.
+  const cluster = memfsFrom({ 'notes.txt': 'first note\n', docs: { 'a.md': '# A\n' } });
+  const service = createShellService(() => client, new ShellFiles(cluster));
   const { port1, port2 } = new MessageChannel();
   ports.push(port1, port2);
   Comlink.expose(service, port2);
   const remote = Comlink.wrap<ShellService>(port1);
   const rows = peerRows;
   const backend = createShellBackend(remote, () => rows);
-  return { kernel, fake, remote, backend };
+  return { kernel, fake, remote, backend, cluster: new Vfs(new Namespace({ '/': cluster })) };
 }
 
 function terminal(backend: ReturnType<typeof createShellBackend>) {
@@ -118,6 +122,42 @@ describe('the terminal over the kernel worker api', () => {
     expect(screen.text).toContain('$ ls /texts\n292 B    numbers.txt\n633 B    ozymandias.txt\n');
     expect(screen.text).toContain('$ cat /texts\ncat: /texts: is a directory\n');
     expect(screen.text).toContain('$ cat /README.txt\nWelcome to LSHAPES.\n');
+  });
+
+  it('the file commands work on the cluster filesystem, relative to the working directory', async () => {
+    const { backend, cluster } = await setup();
+    const { screen, session } = terminal(backend);
+    const lines = [
+      'pwd',
+      'ls',
+      'mkdir -p backup/old',
+      'cp notes.txt backup',
+      'cp /texts/numbers.txt backup/old/n.txt',
+      'mv docs backup',
+      'cd backup',
+      'pwd',
+      'ls',
+      'cat docs/a.md',
+      'rm docs',
+      'rm -r docs',
+      'rm /README.txt',
+      'rm nothing',
+      'cd /',
+      'ls',
+    ];
+    for (const line of lines) {
+      session.input(line + '\r');
+      await session.whenIdle();
+    }
+    expect(screen.text).toContain('$ pwd\n/cluster\n$ ls\n dir    docs/\n11 B    notes.txt\n');
+    expect(screen.text).toContain('$ cd backup\n$ pwd\n/cluster/backup\n$ ls\n dir    docs/\n dir    old/\n11 B    notes.txt\n$ cat docs/a.md\n# A\n');
+    expect(screen.text).toContain('$ rm docs\nrm: /cluster/backup/docs: is a directory (use rm -r)\n$ rm -r docs\n$ rm /README.txt\nrm: /README.txt: read-only\n');
+    expect(screen.text).toContain('$ rm nothing\nrm: /cluster/backup/nothing: no such file\n');
+    expect(screen.text).toMatch(/\$ cd \/\n\$ ls\n +dir {4}cluster\/\n/);
+    expect(await cluster.readText('/backup/notes.txt')).toBe('first note\n');
+    expect((await cluster.readText('/backup/old/n.txt')).split('\n')[99]).toBe('100');
+    expect(await cluster.exists('/docs')).toBe(false);
+    expect(await cluster.exists('/backup/docs')).toBe(false);
   });
 
   it('peers come from the getter; before a view they fail with a message', async () => {

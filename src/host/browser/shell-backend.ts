@@ -6,7 +6,10 @@ import type { Pid, ProcessInfo } from '../../servers/scheduler/client.ts';
 import type { PeerRow, ProcessExit, ProcessRow, ShellBackend } from '../../ui/terminal/commands.ts';
 
 /** The worker methods the shell uses (a comlink Remote of the kernel worker's api has them). */
-export type ShellRemote = Pick<ShellService, 'run' | 'waitExit' | 'stdin' | 'stdinEnd' | 'kill' | 'ps' | 'programs' | 'ls' | 'cat'>;
+export type ShellRemote = Pick<
+  ShellService,
+  'run' | 'waitExit' | 'stdin' | 'stdinEnd' | 'kill' | 'ps' | 'programs' | 'ls' | 'stat' | 'cat' | 'cp' | 'mv' | 'rm' | 'mkdir'
+>;
 
 export function toProcessRow(p: ProcessInfo): ProcessRow {
   const row: ProcessRow = { pid: p.pid, prog: p.name, args: p.args, peer: p.peer, state: p.state, cpuMs: p.cpuMs, startedAt: p.startedAt };
@@ -38,7 +41,12 @@ export function createShellBackend(remote: ShellRemote, peers: () => readonly Pe
       return [...rows];
     },
     ls: (path) => remote.ls(path),
+    stat: (path) => remote.stat(path),
     cat: (path) => remote.cat(path),
+    cp: (src, dst) => remote.cp(src, dst),
+    mv: (src, dst) => remote.mv(src, dst),
+    rm: (path, { recursive }) => remote.rm(path, recursive),
+    mkdir: (path, { parents }) => remote.mkdir(path, parents),
     programs: () => remote.programs(),
   };
 }

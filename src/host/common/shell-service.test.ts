@@ -6,6 +6,7 @@ import { FakeScheduler, bareKernel } from './fake-scheduler.ts';
 import { SchedulerClient } from './scheduler-client.ts';
 import { createShellService } from './shell-service.ts';
 import { ShellFiles } from './shell-files.ts';
+import { memfsFrom } from '../../kernel/wasi/memfs.ts';
 
 const dec = new TextDecoder();
 
@@ -85,8 +86,23 @@ describe('createShellService', () => {
     await service.run('spin', [], undefined, false, () => {});
     await settle();
     expect(tables).toHaveLength(n);
-    expect((await service.ls('/')).map((e) => e.name)).toEqual(['README.txt', 'texts', 'tmp']);
+    expect((await service.ls('/')).map((e) => e.name)).toEqual(['README.txt', 'cluster', 'texts', 'tmp']);
     expect(dec.decode(await service.cat('/README.txt'))).toMatch(/^Welcome to LSHAPES/);
-    await expect(service.cat('/x')).rejects.toThrow('no such file: /x');
+    await expect(service.cat('/x')).rejects.toThrow('/x: no such file');
+  });
+
+  it('passes the file commands to its files, the cluster filesystem at /cluster', async () => {
+    const fs = memfsFrom({ 'a.txt': 'alpha\n' });
+    const service = createShellService(() => {
+      throw new Error('no kernel needed for files');
+    }, new ShellFiles(fs));
+    await service.mkdir('/cluster/d/e', true);
+    await service.cp('/cluster/a.txt', '/cluster/d');
+    await service.mv('/cluster/d/a.txt', '/cluster/d/e/b.txt');
+    expect(await service.stat('/cluster/d/e/b.txt')).toEqual({ name: 'b.txt', kind: 'file', size: 6 });
+    expect(dec.decode(await service.cat('/cluster/d/e/b.txt'))).toBe('alpha\n');
+    await expect(service.rm('/cluster/d', false)).rejects.toThrow('/cluster/d: is a directory (use rm -r)');
+    await service.rm('/cluster/d', true);
+    expect((await service.ls('/cluster')).map((e) => e.name)).toEqual(['a.txt']);
   });
 });

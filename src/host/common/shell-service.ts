@@ -34,8 +34,14 @@ export interface ShellService {
   /** Calls `listener` with the whole process table on every change. Returns an id for unwatchProcesses. */
   watchProcesses(listener: (rows: ProcessInfo[]) => unknown): Promise<number>;
   unwatchProcesses(id: number): Promise<void>;
+  /** Files (src/host/common/shell-files.ts): absolute paths; reject with "<path>: <reason>". */
   ls(path: string): Promise<ShellDirEntry[]>;
+  stat(path: string): Promise<ShellDirEntry>;
   cat(path: string): Promise<Uint8Array>;
+  cp(src: string, dst: string): Promise<void>;
+  mv(src: string, dst: string): Promise<void>;
+  rm(path: string, recursive: boolean): Promise<void>;
+  mkdir(path: string, parents: boolean): Promise<void>;
 }
 
 /** `client()` gives the SchedulerClient once the kernel is up (throws before). */
@@ -131,6 +137,11 @@ export function createShellService(client: () => SchedulerClient, files: ShellFi
       watches.delete(id);
     },
     ls: (path) => files.ls(path),
+    stat: (path) => files.stat(path),
     cat: (path) => files.cat(path),
+    cp: (src, dst) => files.cp(src, dst),
+    mv: (src, dst) => files.mv(src, dst),
+    rm: (path, recursive) => files.rm(path, recursive),
+    mkdir: (path, parents) => files.mkdir(path, parents),
   };
 }

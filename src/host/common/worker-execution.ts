@@ -1,6 +1,8 @@
 // The kernel's executors as workers (a tab's execution Web Workers, a Node peer's worker threads):
 // an ExecutionDriver that posts to them and, when one dies, ends its processes with a clear
-// message and starts a fresh worker in its place.
+// message and starts a fresh worker in its place. Every worker it starts (a replacement too) is
+// first told the cluster filesystem's root, so its processes reach /cluster by `fs` messages.
+import type { NodeId } from '../../kernel/wasi/vfs.ts';
 import { EXIT_TRAPPED, type ExecutionDriver, type FromExecutor, type Pid, type ToExecutor } from '../../kernel/process/protocol.ts';
 
 /** One worker, as the host creates it. */
@@ -9,6 +11,11 @@ export interface ExecWorker {
   /** Messages from the worker; `error` when it died (crash, out of memory). */
   listen(onMessage: (msg: FromExecutor) => void, onError: (reason: string) => void): void;
   terminate(): void;
+}
+
+export interface WorkerExecutionOptions {
+  /** The root node of the cluster filesystem the Scheduler serves (`SchedulerDevices.files.root`); without it processes have no /cluster. */
+  clusterRoot?: NodeId;
 }
 
 export class WorkerExecution implements ExecutionDriver {
@@ -21,6 +28,7 @@ export class WorkerExecution implements ExecutionDriver {
   constructor(
     readonly count: number,
     private readonly create: (index: number) => ExecWorker,
+    private readonly options: WorkerExecutionOptions = {},
   ) {
     for (let i = 0; i < count; i++) {
       this.live.push(new Set());
@@ -60,6 +68,7 @@ export class WorkerExecution implements ExecutionDriver {
         this.live[i]!.clear();
       },
     );
+    if (this.options.clusterRoot !== undefined) w.post({ t: 'files', root: this.options.clusterRoot });
     return w;
   }
 }

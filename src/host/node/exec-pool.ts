@@ -1,9 +1,10 @@
 // A Node peer's executors: worker threads, one per execution slot.
 import { Worker } from 'node:worker_threads';
 import type { FromExecutor } from '../../kernel/process/protocol.ts';
-import { WorkerExecution } from '../common/worker-execution.ts';
+import { WorkerExecution, type WorkerExecutionOptions } from '../common/worker-execution.ts';
 
-export function nodeExecution(count: number): WorkerExecution {
+/** `options.clusterRoot`: the cluster filesystem's root node, when the Scheduler is given one. */
+export function nodeExecution(count: number, options: WorkerExecutionOptions = {}): WorkerExecution {
   return new WorkerExecution(count, () => {
     const w = new Worker(new URL('./exec-worker-boot.mjs', import.meta.url));
     w.unref();
@@ -16,5 +17,5 @@ export function nodeExecution(count: number): WorkerExecution {
       },
       terminate: () => void w.terminate(),
     };
-  });
+  }, options);
 }

@@ -10,9 +10,15 @@
 //
 // Nothing a program does throws out of here or stops another process: bad modules end with 1,
 // traps with 134, bad pointers passed to WASI with 139, kills with 137.
+//
+// Files: every process sees `/` = the sample files (read-only, one copy shared by all), `/tmp` =
+// its own empty in-memory filesystem, and `/cluster` = the cluster filesystem when the executor
+// has one: given directly (`files`, in-process executors), or reached by `fs` messages to the
+// Scheduler once a `files` message named its root (executors in workers).
 
-import { Namespace } from '../wasi/vfs.ts';
-import { memfsFrom } from '../wasi/memfs.ts';
+import { Namespace, type FileSystem, type NodeId } from '../wasi/vfs.ts';
+import { MemFs, memfsFrom } from '../wasi/memfs.ts';
+import { RemoteFileSystem, serveFileSystem, type FsCall, type FsReply, type FsRequest } from '../wasi/remote-fs.ts';
 import { Wasi } from '../wasi/preview1.ts';
 import type { WasiClock } from '../wasi/clock.ts';
 import { QueueInput, emptyInput, type OutputStream } from '../wasi/streams.ts';
@@ -47,8 +53,16 @@ export interface ExecutorOptions {
   sliceMs?: number;
   /** Cap on a process's linear memory (default 512 MiB): memory.grow fails beyond it. */
   maxMemoryBytes?: number;
-  /** The files a process sees (default: its own writable copy of SAMPLE_FILES at "/"). */
+  /**
+   * The files a process sees, replacing the standard layout (samples at `/`, a fresh `/tmp`,
+   * the cluster filesystem at `/cluster`). Tests and the CLI use it.
+   */
   namespace?: (spec: ProcessSpec) => Namespace;
+  /**
+   * The cluster filesystem itself, mounted at `/cluster` (executors on the kernel's own thread).
+   * Executors in workers have none: they reach it by `fs` messages after a `files` message.
+   */
+  files?: FileSystem;
   /** Random bytes for WASI random_get (default crypto.getRandomValues). */
   random?: (buf: Uint8Array<ArrayBuffer>) => void;
   /** WASI clocks and sleeping (default the host's: performance.now and setTimeout). */
@@ -101,6 +115,8 @@ interface Proc {
   /** Set when a WASI call got a bad pointer: the exit message. */
   fault: string | null;
   maxMemoryBytes: number;
+  /** Its view of the cluster filesystem: what it still holds is released when it ends. */
+  cluster: RemoteFileSystem | null;
 }
 
 function defaultSetTimer(ms: number, fn: () => void): () => void {
@@ -126,6 +142,13 @@ export class Executor {
   private reportTimer: (() => void) | null = null;
   private readonly loaded = new Map<string, Promise<RewrittenModule>>();
   private readonly announced = new Set<string>();
+  /** The sample files, read-only and shared by every process (built on first use). */
+  private samples: MemFs | null = null;
+  /** How a process reaches the cluster filesystem, and its root; null: no cluster filesystem. */
+  private clusterFs: { call: (pid: Pid) => FsCall; root: NodeId } | null = null;
+  private nextFsCall = 1;
+  /** `fs` requests posted and not answered yet, by call number. */
+  private readonly fsCalls = new Map<number, (reply: FsReply) => void>();
 
   constructor(options: ExecutorOptions) {
     this.opts = options;
@@ -133,6 +156,10 @@ export class Executor {
     this.maxMemoryBytes = Math.max(1 << 16, options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY);
     this.stateInterval = Math.max(1, options.stateIntervalMs ?? DEFAULT_STATE_INTERVAL);
     this.setTimer = options.setTimer ?? defaultSetTimer;
+    const files = options.files;
+    // A direct filesystem is used through the same request layer as a remote one, so each
+    // process's holds are counted (and dropped when it ends) the same way in both cases.
+    if (files) this.clusterFs = { call: () => (req) => serveFileSystem(files, req), root: files.root };
   }
 
   /** Live processes (loading, running, waiting). */
@@ -158,6 +185,18 @@ export class Executor {
   private dispatch(msg: ToExecutor): void {
     if (msg.t === 'start') {
       this.start(msg.spec);
+      return;
+    }
+    if (msg.t === 'files') {
+      if (!this.opts.files) this.clusterFs = { call: (pid) => (req) => this.fsRequest(pid, req), root: msg.root };
+      return;
+    }
+    if (msg.t === 'fs.reply') {
+      const resolve = this.fsCalls.get(msg.call);
+      if (resolve) {
+        this.fsCalls.delete(msg.call);
+        resolve(msg.reply);
+      }
       return;
     }
     const p = this.procs.get(msg.pid);
@@ -224,6 +263,7 @@ export class Executor {
       pendingKill: null,
       fault: null,
       maxMemoryBytes: this.maxMemoryBytes,
+      cluster: this.clusterFs ? new RemoteFileSystem(this.clusterFs.call(spec.pid), this.clusterFs.root) : null,
     };
     (p as { lshapes: LshapesHost }).lshapes = new LshapesHost({
       pid: spec.pid,
@@ -313,11 +353,13 @@ export class Executor {
         }
       },
     });
-    const namespace = this.opts.namespace ? this.opts.namespace(spec) : new Namespace({ '/': memfsFrom(SAMPLE_FILES) });
     const wasi = new Wasi({
       args: spec.args.length ? spec.args : [spec.name],
       env: spec.env,
-      namespace,
+      // The standard layout preopens `/` only: paths then cross mounts in the Namespace, so
+      // `/cluster/../README.txt` works as on a real system (with a preopen per mount, wasi-libc
+      // would resolve it inside /cluster's preopen and refuse the `..`).
+      ...(this.opts.namespace ? { namespace: this.opts.namespace(spec) } : { namespace: this.namespace(p), preopens: ['/'] }),
       stdin: p.stdin ?? emptyInput,
       stdout: output(1),
       stderr: output(2),
@@ -329,6 +371,25 @@ export class Executor {
       },
     });
     return [wasi, p.lshapes];
+  }
+
+  /** The standard layout: `/` the samples (read-only, shared), `/tmp` its own, `/cluster`. */
+  private namespace(p: Proc): Namespace {
+    this.samples ??= memfsFrom(SAMPLE_FILES);
+    const ns = new Namespace();
+    ns.mount('/', this.samples, { readonly: true });
+    ns.mount('/tmp', new MemFs());
+    if (p.cluster) ns.mount('/cluster', p.cluster);
+    return ns;
+  }
+
+  /** One `fs` request to the Scheduler; resolves on its `fs.reply`. */
+  private fsRequest(pid: Pid, req: FsRequest): Promise<FsReply> {
+    return new Promise<FsReply>((resolve) => {
+      const call = this.nextFsCall++;
+      this.fsCalls.set(call, resolve);
+      this.opts.post({ t: 'fs', pid, call, req });
+    });
   }
 
   // ───────────────────────────── running ─────────────────────────────
@@ -446,6 +507,7 @@ export class Executor {
     p.phase = 'EXITED';
     p.state = 'EXITED';
     p.lshapes.dispose();
+    p.cluster?.releaseAll();
     p.calls.clear();
     this.dirty.delete(p);
     this.procs.delete(p.pid);

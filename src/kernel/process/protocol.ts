@@ -3,6 +3,8 @@
 // CLI). Messages are plain structured-cloneable data, so the same contract works over postMessage
 // and by direct call. The executor owns the running threads, their WASI state and mailboxes; the
 // Scheduler owns the process table and everything that crosses peers.
+import type { FsReply, FsRequest } from '../wasi/remote-fs.ts';
+import type { NodeId } from '../wasi/vfs.ts';
 
 /** Cluster-unique process id: `<6 hex naming the birth peer's boot>.<n>`, e.g. `4f2a1c.3`. Never changes. */
 export type Pid = string;
@@ -77,7 +79,14 @@ export type ToExecutor =
   /** The terminal has taken `bytes` more of the process's output (see ProcessSpec.outputWindow). */
   | { t: 'out.ack'; pid: Pid; bytes: number }
   /** A message for one of the process's ports. `from` is the sender's pid. */
-  | { t: 'deliver'; pid: Pid; port: string; from: Pid; token: number; data: Uint8Array };
+  | { t: 'deliver'; pid: Pid; port: string; from: Pid; token: number; data: Uint8Array }
+  /**
+   * The cluster filesystem is reachable by `fs` requests; `root` is its root node. Processes
+   * started after it see it at /cluster. Hosts of executors in workers send it first thing.
+   */
+  | { t: 'files'; root: NodeId }
+  /** The answer to the executor's `fs` request number `call`. */
+  | { t: 'fs.reply'; call: number; reply: FsReply };
 
 /** Executor → Scheduler. */
 export type FromExecutor =
@@ -94,7 +103,13 @@ export type FromExecutor =
   /** The process ended. `message` says why when it did not simply exit (trap, bad module, killed). Sent after all its `out`. */
   | { t: 'exit'; pid: Pid; code: number; message?: string; cpuMs: number }
   /** A request from the process's `lshapes` imports; answered by a `reply` with the same `call`. */
-  | { t: 'call'; pid: Pid; call: number; req: KernelRequest };
+  | { t: 'call'; pid: Pid; call: number; req: KernelRequest }
+  /**
+   * One operation of process `pid` on the cluster filesystem; answered by an `fs.reply` with the
+   * same `call` (unique per executor), even after the process has exited. retain/release are
+   * answered too, but nothing waits for those answers.
+   */
+  | { t: 'fs'; pid: Pid; call: number; req: FsRequest };
 
 /** Exit codes with a fixed meaning (docs/abi.md). */
 export const EXIT_CANNOT_START = 1;

@@ -1,12 +1,14 @@
-// The files every process (and the shell's ls/cat) sees at `/` until the Stockholder mounts the
-// cluster filesystem: a few texts for cat, wc, grep and sha256sum. Each process gets its own
-// writable copy, so what one process writes no other process sees (yet).
+// The files every process (and the shell) sees at `/`: a few texts for cat, wc, grep and
+// sha256sum. Read-only, and one copy is shared by every process of an executor. Below it the
+// executor mounts `/tmp` (each process its own, empty, writable) and `/cluster` (the cluster
+// filesystem, shared by the whole cluster): the empty `tmp` and `cluster` directories here are
+// their mount points, so `ls /` shows them.
 import type { MemFsTree } from '../wasi/memfs.ts';
 
 export const SAMPLE_FILES: MemFsTree = {
   'README.txt':
     'Welcome to LSHAPES.\n' +
-    'Every peer sees these files at /. Try:\n' +
+    "Every peer sees these files at /; /cluster is the cluster's filesystem. Try:\n" +
     '  run cat /README.txt\n' +
     '  run wc /texts/ozymandias.txt\n' +
     '  run grep -n sand /texts/ozymandias.txt\n' +
@@ -30,5 +32,6 @@ export const SAMPLE_FILES: MemFsTree = {
       'The lone and level sands stretch far away."\n',
     'numbers.txt': Array.from({ length: 100 }, (_, i) => `${i + 1}\n`).join(''),
   },
+  cluster: {},
   tmp: {},
 };

@@ -27,6 +27,9 @@ import type { ClientMessage, ProcessInfo, ProgramStore } from './client.ts';
 import { choosePeer, resolvePeer, type Candidate } from './placement.ts';
 import { ModuleCache } from './module-cache.ts';
 import { NOREPLY_PORT } from '../../kernel/process/lshapes.ts';
+import { Errno } from '../../kernel/wasi/errno.ts';
+import { serveFileSystem, type FsReply, type FsRequest } from '../../kernel/wasi/remote-fs.ts';
+import type { FileSystem } from '../../kernel/wasi/vfs.ts';
 import { ClientRequestSchema, MAX_ARG_CHARS, MAX_ARGS, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
 
 /** A spawn not started by then has failed. First starts rewrite the module: seconds. */
@@ -53,6 +56,8 @@ export interface SchedulerDevices {
   exec?: ExecutionDriver;
   /** Program modules by name. */
   programs?: ProgramStore;
+  /** The cluster filesystem, served to this peer's executors' `fs` requests (their /cluster). */
+  files?: FileSystem;
 }
 
 /** A process running on this peer. */
@@ -627,6 +632,12 @@ export class SchedulerServer implements Server {
       this.rewritten.set(msg.hash, msg.bytes);
       return;
     }
+    if (msg.t === 'fs') {
+      // Answered whatever became of the process: the executor waits for every reply (releases
+      // of an exited process's files included).
+      void this.serveFs(msg.req).then((reply) => this.devices.exec?.post(executor, { t: 'fs.reply', call: msg.call, reply }));
+      return;
+    }
     const h = this.hosted.get(msg.pid);
     if (!h || h.executor !== executor || h.info.state === 'EXITED') return;
     switch (msg.t) {
@@ -648,6 +659,12 @@ export class SchedulerServer implements Server {
         this.onCall(h, msg.call, msg.req);
         break;
     }
+  }
+
+  private serveFs(req: FsRequest): Promise<FsReply> {
+    const files = this.devices.files;
+    if (!files) return Promise.resolve({ ok: false, errno: Errno.NOSYS, message: 'this peer has no cluster filesystem' });
+    return serveFileSystem(files, req);
   }
 
   private onExit(h: Hosted, code: number, message: string | undefined, cpuMs: number): void {

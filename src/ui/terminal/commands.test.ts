@@ -176,7 +176,22 @@ describe('helpers', () => {
 describe('Shell commands', () => {
   it('help lists every command with its usage', async () => {
     const { con } = await exec('help');
-    for (const usage of ['run <prog> [args…] [--on <peer>]', 'ps', 'kill <pid>', 'peers', 'ls [path]', 'cat <path>', 'help [cmd]', 'clear']) {
+    for (const usage of [
+      'run <prog> [args…] [--on <peer>]',
+      'ps',
+      'kill <pid>',
+      'peers',
+      'ls [path]',
+      'cat <path>',
+      'cp <src> <dst>',
+      'mv <src> <dst>',
+      'rm [-r] <path>',
+      'mkdir [-p] <path>',
+      'cd [path]',
+      'pwd',
+      'help [cmd]',
+      'clear',
+    ]) {
       expect(con.text).toMatch(new RegExp(`^${usage.replace(/[[\]<>.…]/g, '\\$&')} +\\S`, 'm'));
     }
     expect(con.errors).toEqual([]);
@@ -275,7 +290,7 @@ describe('Shell commands', () => {
     expect(formatCpu(-1)).toBe('—');
   });
 
-  it('ls lists directories first, with sizes and replicas; relative paths start at /', async () => {
+  it('ls lists directories first, with sizes and replicas; relative paths start at the working directory', async () => {
     expect((await exec('ls')).con.text).toBe(
       [
         ' dir              docs/',
@@ -286,18 +301,97 @@ describe('Shell commands', () => {
       ].join('\n'),
     );
     expect((await exec('ls docs/../docs')).con.text).toBe('10 B  on 2 peers  readme.md\n');
-    expect((await exec('ls /empty')).con.raw).toBe('');
+    expect((await exec('ls /cluster/empty')).con.raw).toBe('');
+    expect((await exec('ls ..')).con.text).toBe('dir              cluster/\n' + '8 B  on 2 peers  README.txt\n');
   });
 
   it('ls and cat report backend errors prefixed with the command', async () => {
     expect((await exec('ls /nope')).con.errors).toEqual(['ls: /nope: no such directory']);
-    expect((await exec('cat /docs')).con.errors).toEqual(['cat: /docs: is a directory']);
+    expect((await exec('cat docs')).con.errors).toEqual(['cat: /cluster/docs: is a directory']);
     expect((await exec('cat')).con.errors).toEqual(['usage: cat <path>']);
   });
 
   it('cat prints text files and refuses binary ones', async () => {
     expect((await exec('cat hello.txt')).con.text).toBe('hello from the filesystem\nsecond line\n');
-    expect((await exec('cat /blob.bin')).con.errors).toEqual(['cat: /blob.bin: binary file (7 B), not shown']);
+    expect((await exec('cat /cluster/blob.bin')).con.errors).toEqual(['cat: /cluster/blob.bin: binary file (7 B), not shown']);
+  });
+
+  it('starts in /cluster; cd changes the working directory, pwd prints it, a bare cd goes back', async () => {
+    const backend = new FakeBackend();
+    const shell = new Shell(backend);
+    const run = async (line: string) => {
+      const con = new RecordingConsole();
+      await shell.execute(line, con);
+      return con;
+    };
+    expect(shell.cwd).toBe('/cluster');
+    expect((await run('pwd')).text).toBe('/cluster\n');
+    expect((await run('cd docs')).errors).toEqual([]);
+    expect((await run('pwd')).text).toBe('/cluster/docs\n');
+    expect((await run('cat readme.md')).text).toBe('# LSHAPES\n');
+    expect((await run('cd ../..')).errors).toEqual([]);
+    expect(shell.cwd).toBe('/');
+    expect((await run('cat README.txt')).text).toBe('read me\n');
+    expect((await run('cd /cluster/hello.txt')).errors).toEqual(['cd: /cluster/hello.txt: not a directory']);
+    expect((await run('cd nowhere')).errors).toEqual(['cd: /nowhere: no such file']);
+    expect(shell.cwd).toBe('/');
+    expect((await run('cd')).errors).toEqual([]);
+    expect(shell.cwd).toBe('/cluster');
+    expect((await run('cd a b')).errors).toEqual(['usage: cd [path]']);
+    expect((await run('pwd x')).errors).toEqual(['usage: pwd']);
+    // relative paths of the other commands follow it too
+    await run('cd docs');
+    expect((await run('cp readme.md copy.md')).errors).toEqual([]);
+    expect(new TextDecoder().decode(backend.files.get('/cluster/docs/copy.md'))).toBe('# LSHAPES\n');
+  });
+
+  it('cp copies a file, into a directory when the destination is one', async () => {
+    const backend = new FakeBackend();
+    expect((await exec('cp hello.txt docs', backend)).con.errors).toEqual([]);
+    expect((await exec('cp /cluster/hello.txt /cluster/h2', backend)).con.errors).toEqual([]);
+    expect(backend.files.get('/cluster/docs/hello.txt')).toEqual(backend.files.get('/cluster/hello.txt'));
+    expect(backend.files.has('/cluster/h2')).toBe(true);
+    expect((await exec('cp docs x', backend)).con.errors).toEqual(['cp: /cluster/docs: is a directory (cp copies files)']);
+    expect((await exec('cp nope x', backend)).con.errors).toEqual(['cp: /cluster/nope: no such file']);
+    expect((await exec('cp hello.txt /x', backend)).con.errors).toEqual(['cp: /x: read-only']);
+    expect((await exec('cp hello.txt', backend)).con.errors).toEqual(['usage: cp <src> <dst>']);
+    expect((await exec('cp -r a b', backend)).con.errors).toEqual(['usage: cp <src> <dst>']);
+  });
+
+  it('mv renames and moves, directories with what they hold', async () => {
+    const backend = new FakeBackend();
+    expect((await exec('mv hello.txt greeting.txt', backend)).con.errors).toEqual([]);
+    expect([backend.files.has('/cluster/hello.txt'), backend.files.has('/cluster/greeting.txt')]).toEqual([false, true]);
+    expect((await exec('mv docs empty', backend)).con.errors).toEqual([]);
+    expect(backend.files.has('/cluster/empty/docs/readme.md')).toBe(true);
+    expect((await exec('mv /README.txt x', backend)).con.errors).toEqual(['mv: /README.txt: read-only']);
+    expect((await exec('mv gone x', backend)).con.errors).toEqual(['mv: /cluster/gone: no such file']);
+    expect((await exec('mv a', backend)).con.errors).toEqual(['usage: mv <src> <dst>']);
+  });
+
+  it('rm removes files, and directories only with -r', async () => {
+    const backend = new FakeBackend();
+    expect((await exec('rm blob.bin', backend)).con.errors).toEqual([]);
+    expect(backend.files.has('/cluster/blob.bin')).toBe(false);
+    expect((await exec('rm blob.bin', backend)).con.errors).toEqual(['rm: /cluster/blob.bin: no such file']);
+    expect((await exec('rm docs', backend)).con.errors).toEqual(['rm: /cluster/docs: is a directory (use rm -r)']);
+    expect((await exec('rm -r docs', backend)).con.errors).toEqual([]);
+    expect([backend.dirs.has('/cluster/docs'), backend.files.has('/cluster/docs/readme.md')]).toEqual([false, false]);
+    expect((await exec('rm -x a', backend)).con.errors).toEqual(['usage: rm [-r] <path>']);
+    expect((await exec('rm', backend)).con.errors).toEqual(['usage: rm [-r] <path>']);
+    expect((await exec('rm -- -r', backend)).con.errors).toEqual(['rm: /cluster/-r: no such file']);
+  });
+
+  it('mkdir makes a directory; -p makes its parents and accepts one that exists', async () => {
+    const backend = new FakeBackend();
+    expect((await exec('mkdir new', backend)).con.errors).toEqual([]);
+    expect(backend.dirs.has('/cluster/new')).toBe(true);
+    expect((await exec('mkdir new', backend)).con.errors).toEqual(['mkdir: /cluster/new: already exists']);
+    expect((await exec('mkdir a/b/c', backend)).con.errors).toEqual(['mkdir: /cluster/a/b/c: no such file']);
+    expect((await exec('mkdir -p a/b/c', backend)).con.errors).toEqual([]);
+    expect(['/cluster/a', '/cluster/a/b', '/cluster/a/b/c'].every((d) => backend.dirs.has(d))).toBe(true);
+    expect((await exec('mkdir -p new', backend)).con.errors).toEqual([]);
+    expect((await exec('mkdir -p', backend)).con.errors).toEqual(['usage: mkdir [-p] <path>']);
   });
 
   it('kill validates the pid and passes it on', async () => {

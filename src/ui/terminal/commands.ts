@@ -1,5 +1,7 @@
 // The terminal's command language: a tokenizer with quotes and escapes, and an interpreter for
-// run, ps, kill, peers, ls, cat, help and clear. Pure: no xterm, no DOM. It runs against a
+// run, ps, kill, peers, the file commands (ls, cat, cp, mv, rm, mkdir, cd, pwd), help and clear.
+// Paths are resolved against the shell's working directory (at first /cluster, the cluster
+// filesystem) and handed to the backend absolute. Pure: no xterm, no DOM. It runs against a
 // ShellBackend (the kernel, through the tab's adapter) and writes to a ShellConsole (the screen).
 import type { PeerId, PeerKind } from '../../kernel/types.ts';
 import type { Pid } from '../../kernel/process/protocol.ts';
@@ -85,9 +87,19 @@ export interface ShellBackend {
   ps(): Promise<ProcessRow[]>;
   kill(pid: Pid): Promise<void>;
   peers(): Promise<PeerRow[]>;
-  /** An absolute, normalized path: "/", "/docs". */
+  /** Paths given to the file methods are absolute and normalized: "/", "/cluster/docs". */
   ls(path: string): Promise<DirEntry[]>;
+  /** What is at a path (symlinks followed); rejects when there is nothing. */
+  stat(path: string): Promise<DirEntry>;
   cat(path: string): Promise<Uint8Array>;
+  /** Copies a file (streamed, never whole in memory); `dst` may be a directory to copy into. */
+  cp(src: string, dst: string): Promise<void>;
+  /** Moves or renames; `dst` may be a directory to move into. */
+  mv(src: string, dst: string): Promise<void>;
+  /** Removes a file, or with `recursive` a directory and all it holds. */
+  rm(path: string, opts: { recursive: boolean }): Promise<void>;
+  /** Creates a directory; with `parents` the missing ones above it too, and no error if it exists. */
+  mkdir(path: string, opts: { parents: boolean }): Promise<void>;
   /** The names run accepts. */
   programs(): Promise<string[]>;
 }
@@ -249,6 +261,9 @@ export function resolvePeer(prefix: string, peers: readonly PeerRow[]): PeerId {
 
 // ---- paths ----
 
+/** The working directory a new shell starts in, and where a bare `cd` goes. */
+export const HOME = '/cluster';
+
 /** An absolute path without ".", "..", empty or trailing parts. Relative paths start at "/". */
 export function normalizePath(path: string): string {
   const out: string[] = [];
@@ -398,8 +413,14 @@ export const COMMANDS: Record<string, CommandHelp> = {
   ps: { usage: 'ps', summary: 'list the processes of the cluster', details: 'Exited processes stay listed for a short while, with their exit code.' },
   kill: { usage: 'kill <pid>', summary: 'stop a process', details: 'The pid as ps shows it, e.g. 4f2a1c.3: it works for a process on any peer.' },
   peers: { usage: 'peers', summary: 'list the peers of the cluster' },
-  ls: { usage: 'ls [path]', summary: 'list a directory (default /)' },
+  ls: { usage: 'ls [path]', summary: 'list a directory (default: the current one)' },
   cat: { usage: 'cat <path>', summary: 'print a file' },
+  cp: { usage: 'cp <src> <dst>', summary: 'copy a file', details: 'When <dst> is a directory the copy goes into it, under the same name.' },
+  mv: { usage: 'mv <src> <dst>', summary: 'move or rename a file or directory', details: 'When <dst> is a directory <src> goes into it.' },
+  rm: { usage: 'rm [-r] <path>', summary: 'remove a file (-r: a directory and all it holds)' },
+  mkdir: { usage: 'mkdir [-p] <path>', summary: 'make a directory (-p: and the missing ones above it)' },
+  cd: { usage: 'cd [path]', summary: `change the working directory (default ${HOME})` },
+  pwd: { usage: 'pwd', summary: 'print the working directory' },
   help: { usage: 'help [cmd]', summary: 'list the commands, or explain one' },
   clear: { usage: 'clear', summary: 'clear the screen' },
 };
@@ -422,6 +443,7 @@ function oneLine(text: string): string {
 export class Shell {
   private programNames: string[] = [];
   private peerIds: string[] = [];
+  private dir = HOME;
 
   constructor(private readonly backend: ShellBackend) {}
 
@@ -487,10 +509,33 @@ export class Shell {
           break;
         case 'ls':
           if (args.length > 1) throw new UsageError(`usage: ${COMMANDS.ls!.usage}`);
-          con.print(formatLs(await this.backend.ls(normalizePath(args[0] ?? '/'))));
+          con.print(formatLs(await this.backend.ls(this.resolve(args[0] ?? '.'))));
           break;
         case 'cat':
           await this.cat(args, con);
+          break;
+        case 'cp':
+        case 'mv': {
+          const [src, dst] = this.operands(cmd, args, [], 2).paths;
+          await (cmd === 'cp' ? this.backend.cp(src!, dst!) : this.backend.mv(src!, dst!));
+          break;
+        }
+        case 'rm': {
+          const { flags, paths } = this.operands(cmd, args, ['r'], 1);
+          await this.backend.rm(paths[0]!, { recursive: flags.has('r') });
+          break;
+        }
+        case 'mkdir': {
+          const { flags, paths } = this.operands(cmd, args, ['p'], 1);
+          await this.backend.mkdir(paths[0]!, { parents: flags.has('p') });
+          break;
+        }
+        case 'cd':
+          await this.cd(args);
+          break;
+        case 'pwd':
+          this.noArgs(cmd, args);
+          con.print(this.cwd + '\n');
           break;
         case 'help':
           await this.help(args, con);
@@ -511,6 +556,44 @@ export class Shell {
     }
   }
 
+  /** The working directory: absolute, normalized. */
+  get cwd(): string {
+    return this.dir;
+  }
+
+  /** A path as typed, made absolute against the working directory. */
+  resolve(path: string): string {
+    return normalizePath(path.startsWith('/') ? path : `${this.dir}/${path}`);
+  }
+
+  private async cd(args: string[]): Promise<void> {
+    if (args.length > 1) throw new UsageError(`usage: ${COMMANDS.cd!.usage}`);
+    const path = this.resolve(args[0] ?? HOME);
+    const st = await this.backend.stat(path);
+    if (st.kind !== 'dir') throw new Error(`${path}: not a directory`);
+    this.dir = path;
+  }
+
+  /** Single-letter options (from `allowed`, possibly grouped: -rp) then exactly `count` paths, resolved. */
+  private operands(cmd: string, args: string[], allowed: string[], count: number): { flags: Set<string>; paths: string[] } {
+    const usage = () => new UsageError(`usage: ${COMMANDS[cmd]!.usage}`);
+    const flags = new Set<string>();
+    let i = 0;
+    for (; i < args.length && args[i]!.startsWith('-') && args[i] !== '-'; i++) {
+      if (args[i] === '--') {
+        i++;
+        break;
+      }
+      for (const f of args[i]!.slice(1)) {
+        if (!allowed.includes(f)) throw usage();
+        flags.add(f);
+      }
+    }
+    const paths = args.slice(i);
+    if (paths.length !== count || paths.some((p) => p === '')) throw usage();
+    return { flags, paths: paths.map((p) => this.resolve(p)) };
+  }
+
   private noArgs(cmd: string, args: string[]): void {
     if (args.length > 0) throw new UsageError(`usage: ${COMMANDS[cmd]!.usage}`);
   }
@@ -524,7 +607,7 @@ export class Shell {
 
   private async cat(args: string[], con: ShellConsole): Promise<void> {
     if (args.length !== 1) throw new UsageError(`usage: ${COMMANDS.cat!.usage}`);
-    const path = normalizePath(args[0]!);
+    const path = this.resolve(args[0]!);
     const bytes = await this.backend.cat(path);
     let text: string;
     try {

@@ -1,5 +1,6 @@
 // An in-memory ShellBackend for tests and the render harness: a few programs, three peers, a tiny
-// filesystem. It records what the terminal asked of it. Not used by the app.
+// filesystem laid out as the real one (`/` read-only, `/cluster` writable). It records what the
+// terminal asked of it. Not used by the app.
 import type { DirEntry, PeerRow, Pid, ProcessExit, ProcessHandle, ProcessIO, ProcessRow, ShellBackend } from './commands.ts';
 
 export const SELF = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -41,11 +42,12 @@ export class FakeBackend implements ShellBackend {
     { id: GOSSIP, kind: 'browser', state: 'gossip', load: 0, capacity: 2, uptimeMs: 30_000, rttMs: undefined },
   ];
   files = new Map<string, Uint8Array>([
-    ['/hello.txt', enc.encode('hello from the filesystem\nsecond line\n')],
-    ['/docs/readme.md', enc.encode('# LSHAPES\n')],
-    ['/blob.bin', new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2])],
+    ['/README.txt', enc.encode('read me\n')],
+    ['/cluster/hello.txt', enc.encode('hello from the filesystem\nsecond line\n')],
+    ['/cluster/docs/readme.md', enc.encode('# LSHAPES\n')],
+    ['/cluster/blob.bin', new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2])],
   ]);
-  dirs = new Set(['/', '/docs', '/empty']);
+  dirs = new Set(['/', '/cluster', '/cluster/docs', '/cluster/empty']);
   private nextPid = 1;
 
   constructor(private readonly opts: FakeBackendOptions = {}) {}
@@ -190,6 +192,80 @@ export class FakeBackend implements ShellBackend {
 
   async peers(): Promise<PeerRow[]> {
     return this.peerRows;
+  }
+
+  async stat(path: string): Promise<DirEntry> {
+    const name = path.slice(path.lastIndexOf('/') + 1) || '/';
+    if (this.dirs.has(path)) return { name, kind: 'dir' };
+    const bytes = this.files.get(path);
+    if (!bytes) throw new Error(`${path}: no such file`);
+    return { name, kind: 'file', size: bytes.length };
+  }
+
+  /** Only /cluster is writable, as in the real layout; `path`'s parent must be a directory. */
+  private writable(path: string): void {
+    if (path !== '/cluster' && !path.startsWith('/cluster/')) throw new Error(`${path}: read-only`);
+    const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+    if (!this.dirs.has(parent)) throw new Error(`${path}: no such file`);
+  }
+
+  /** Where src goes given dst: into dst when it is a directory. */
+  private into(src: string, dst: string): string {
+    return this.dirs.has(dst) ? `${dst === '/' ? '' : dst}/${src.slice(src.lastIndexOf('/') + 1)}` : dst;
+  }
+
+  async cp(src: string, dst: string): Promise<void> {
+    const bytes = this.files.get(src);
+    if (!bytes) throw new Error(this.dirs.has(src) ? `${src}: is a directory (cp copies files)` : `${src}: no such file`);
+    const to = this.into(src, dst);
+    this.writable(to);
+    this.files.set(to, bytes.slice());
+  }
+
+  async mv(src: string, dst: string): Promise<void> {
+    if (!this.files.has(src) && !this.dirs.has(src)) throw new Error(`${src}: no such file`);
+    this.writable(src);
+    const to = this.into(src, dst);
+    this.writable(to);
+    if (this.files.has(to) && this.dirs.has(src)) throw new Error(`${to}: not a directory`);
+    const move = <T>(m: Map<string, T> | Set<string>) => {
+      for (const k of [...m.keys()]) {
+        if (k !== src && !k.startsWith(src + '/')) continue;
+        const next = to + k.slice(src.length);
+        if (m instanceof Map) m.set(next, m.get(k)!);
+        else m.add(next);
+        m.delete(k);
+      }
+    };
+    move(this.files);
+    move(this.dirs);
+  }
+
+  async rm(path: string, opts: { recursive: boolean }): Promise<void> {
+    if (this.files.has(path)) {
+      this.writable(path);
+      this.files.delete(path);
+      return;
+    }
+    if (!this.dirs.has(path)) throw new Error(`${path}: no such file`);
+    if (path === '/' || path === '/cluster') throw new Error(`${path}: is a mount point`);
+    this.writable(path);
+    if (!opts.recursive) throw new Error(`${path}: is a directory (use rm -r)`);
+    for (const m of [this.files, this.dirs]) for (const k of [...m.keys()]) if (k === path || k.startsWith(path + '/')) m.delete(k);
+  }
+
+  async mkdir(path: string, opts: { parents: boolean }): Promise<void> {
+    if (this.dirs.has(path)) {
+      if (opts.parents) return;
+      throw new Error(`${path}: already exists`);
+    }
+    if (this.files.has(path)) throw new Error(`${path}: already exists`);
+    if (opts.parents) {
+      const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+      if (!this.dirs.has(parent)) await this.mkdir(parent, opts);
+    }
+    this.writable(path);
+    this.dirs.add(path);
   }
 
   async ls(path: string): Promise<DirEntry[]> {
