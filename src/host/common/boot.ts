@@ -12,6 +12,9 @@ import type { MembershipTiming } from '../../servers/synchronizer/membership.ts'
 import { SchedulerServer } from '../../servers/scheduler/scheduler.ts';
 import type { ProgramStore } from '../../servers/scheduler/client.ts';
 import type { ExecutionDriver } from '../../kernel/process/protocol.ts';
+import { StockholderServer } from '../../servers/stockholder/stockholder.ts';
+import { ClusterFileSystem } from '../../servers/stockholder/fs.ts';
+import { MemoryStore, type BlockStore } from '../../servers/stockholder/store.ts';
 
 export { VERSION } from './version.ts';
 
@@ -23,6 +26,25 @@ export interface BootOptions {
   /** Where this peer runs processes (none: it runs none) and where it finds programs by name. */
   exec?: ExecutionDriver;
   programs?: ProgramStore;
+  /** Where this peer keeps its share of the cluster filesystem (default: memory). */
+  store?: BlockStore;
+  /** A store this peer gets to own later (a tab whose profile's owner tab closes). */
+  takeover?: Promise<BlockStore>;
+}
+
+/** The cluster filesystem's server of a booted kernel, and the FileSystem processes and the shell see. */
+export interface ClusterFiles {
+  stockholder: StockholderServer;
+  fs: ClusterFileSystem;
+}
+
+const clusterFiles = new WeakMap<Kernel, ClusterFiles>();
+
+/** The Stockholder a kernel was booted with: hosts hand it to their shell and files panel. */
+export function filesOf(kernel: Kernel): ClusterFiles {
+  const f = clusterFiles.get(kernel);
+  if (f === undefined) throw new Error('kernel was not booted by bootKernel');
+  return f;
 }
 
 /** Creates the kernel and its servers; call `kernel.start()` once the host is ready for links. */
@@ -30,12 +52,23 @@ export async function bootKernel(opts: BootOptions): Promise<Kernel> {
   const kernel = await Kernel.create({ identity: opts.identity, token: opts.token, drivers: opts.drivers });
   kernel.addServer(new DriverServer(kernel));
   kernel.addServer(new SynchronizerServer(opts.timing));
+  const stockholder = new StockholderServer({
+    clock: opts.drivers.clock,
+    sha256: (data) => opts.drivers.crypto.sha256(data),
+    randomBytes: (n) => opts.drivers.random.bytes(n),
+    store: opts.store ?? new MemoryStore(),
+    ...(opts.takeover ? { takeover: opts.takeover } : {}),
+  });
+  const fs = new ClusterFileSystem(stockholder, (fn, ms) => opts.drivers.clock.setTimeout(fn, ms));
+  clusterFiles.set(kernel, { stockholder, fs });
+  kernel.addServer(stockholder);
   kernel.addServer(
     new SchedulerServer({
       clock: opts.drivers.clock,
       sha256: (data) => opts.drivers.crypto.sha256(data),
       ...(opts.exec ? { exec: opts.exec } : {}),
       ...(opts.programs ? { programs: opts.programs } : {}),
+      files: fs,
     }),
   );
   return kernel;

@@ -12,6 +12,8 @@ import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.
 import { realDrivers } from '../common/drivers.ts';
 import { nodeExecution } from './exec-pool.ts';
 import { filePrograms } from './programs.ts';
+import { DiskStore } from './store-disk.ts';
+import { ROOT } from '../../servers/stockholder/types.ts';
 
 const port = parentPort!;
 const nic = new WorkerNic({
@@ -25,11 +27,13 @@ const nic = new WorkerNic({
 let kernel: Kernel | undefined;
 
 const api = {
-  async boot(identity: Identity, token: string, onEvent: (e: KernelEvent) => void, onView: (v: ViewMessage) => void, workers = os.availableParallelism()) {
+  /** `storeDir`: where this peer keeps its share of the cluster filesystem. */
+  async boot(identity: Identity, token: string, onEvent: (e: KernelEvent) => void, onView: (v: ViewMessage) => void, workers = os.availableParallelism(), storeDir?: string) {
     ({ kernel } = await startHostKernel({
       identity,
       token,
-      exec: nodeExecution(workers),
+      ...(storeDir ? { store: await DiskStore.open(storeDir) } : {}),
+      exec: nodeExecution(workers, { clusterRoot: ROOT }),
       programs: filePrograms(),
       drivers: realDrivers({ nic, kind: 'node', capacity: workers, console: { write: (t) => process.stdout.write(t) } }),
       viewPort: 'cli',

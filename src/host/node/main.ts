@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { url: { type: 'string' }, state: { type: 'string' }, workers: { type: 'string' } } });
   if (!values.url) throw new Error(USAGE);
   const { token, relayUrl } = parseClusterUrl(values.url);
-  const identity = await nodeIdentity(path.resolve(values.state ?? '.lshapes/node-peer'));
+  const stateDir = path.resolve(values.state ?? '.lshapes/node-peer');
+  const identity = await nodeIdentity(stateDir);
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0 && workers <= 256)) throw new Error(`--workers wants a whole number, not ${values.workers}`);
 
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     if (line !== lastView) console.log(`[view] ${v.peers.length} peers: ${line}`);
     lastView = line;
   };
-  const { peerId, room } = await kernel.boot(identity, token, Comlink.proxy(onEvent), Comlink.proxy(onView), workers);
+  const { peerId, room } = await kernel.boot(identity, token, Comlink.proxy(onEvent), Comlink.proxy(onView), workers, path.join(stateDir, 'store'));
   console.log(`LSHAPES node peer ${peerId} joining ${relayUrl}`);
 
   let mesh: Mesh | undefined;

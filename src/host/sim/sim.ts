@@ -20,6 +20,7 @@ import type { Kernel } from '../../kernel/kernel.ts';
 import type { Clock, KernelEvent, PeerId } from '../../kernel/types.ts';
 import type { ExecutionDriver } from '../../kernel/process/protocol.ts';
 import type { ProgramStore } from '../../servers/scheduler/client.ts';
+import { MemoryStore, type BlockStore } from '../../servers/stockholder/store.ts';
 import type { MembershipTiming } from '../../servers/synchronizer/membership.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import { bootKernel } from '../common/boot.ts';
@@ -56,6 +57,8 @@ export interface SimOptions extends Partial<NetworkOptions> {
   /** Gives a booting peer its executors (capacity = their count); without it peers run no processes. */
   exec?: (peer: { id: PeerId; index: number }, clock: Clock) => ExecutionDriver | undefined;
   programs?: ProgramStore;
+  /** Each peer's file store; it outlives crashes and restarts, like a tab's IndexedDB. Default: memory. */
+  store?: (peer: { id: PeerId; index: number }) => BlockStore;
 }
 
 export type SimPeerStatus = 'alive' | 'crashed' | 'left';
@@ -100,6 +103,8 @@ export class Simulation {
   private readonly topology: Topology;
   private readonly execFor: SimOptions['exec'];
   private readonly programs: ProgramStore | undefined;
+  private readonly storeFor: NonNullable<SimOptions['store']>;
+  private readonly stores = new Map<PeerId, BlockStore>();
   private readonly peerList: PeerState[] = [];
   private readonly byId = new Map<PeerId, PeerState>();
   /** Pairs the topology wants linked; the reconnect rule restores these. */
@@ -117,6 +122,7 @@ export class Simulation {
     this.topology = opts.topology ?? fullMesh;
     this.execFor = opts.exec;
     this.programs = opts.programs;
+    this.storeFor = opts.store ?? (() => new MemoryStore());
     this.network = new SimNetwork(this.sched, this.netRandom, opts);
     this.network.onLinkLost = (a, b) => this.linkLost(a, b);
   }
@@ -243,7 +249,10 @@ export class Simulation {
     const clock = this.sched.clockFor(owner);
     const exec = this.execFor?.(p, clock);
     if (exec) (p as { capacity: number }).capacity = exec.count;
+    let store = this.stores.get(p.id);
+    if (store === undefined) this.stores.set(p.id, (store = this.storeFor(p)));
     const kernel = await bootKernel({
+      store,
       ...(exec ? { exec } : {}),
       ...(this.programs ? { programs: this.programs } : {}),
       identity: p.identity,
