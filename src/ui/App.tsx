@@ -1,14 +1,16 @@
 // The React shell of one LSHAPES tab: the terminal that runs programs, the cluster's processes,
-// who this tab is, its peers, how to join, what happened.
+// its files, who this tab is, its peers, how to join, what happened.
 import type { ShellApi } from '../host/browser/shell-api.ts';
 import { ClusterCard } from './ClusterCard.tsx';
 import { EventLog } from './EventLog.tsx';
+import { FilesPanel } from './FilesPanel.tsx';
 import { PeersPanel } from './PeersPanel.tsx';
 import { ProcessesPanel } from './ProcessesPanel.tsx';
 import type { ShellBackend } from './terminal/commands.ts';
 import { Terminal } from './terminal/Terminal.tsx';
 import { shortId } from './format.ts';
 import { useShell } from './useShell.ts';
+import { useFiles } from './useFiles.ts';
 import './shell.css';
 
 export interface AppProps {
@@ -21,6 +23,7 @@ export interface AppProps {
 
 export function App({ api, clusterUrl, shellBackend }: AppProps) {
   const shell = useShell(api);
+  const files = useFiles(api);
   // Before whoami() answers, the view already says who we are.
   const selfId = shell.me?.peerId ?? shell.view?.self;
   const selfKind = shell.me?.kind ?? shell.view?.peers.find((p) => p.id === selfId)?.kind;
@@ -47,6 +50,7 @@ export function App({ api, clusterUrl, shellBackend }: AppProps) {
       <main className={shellBackend ? 'shell-main has-terminal' : 'shell-main'}>
         {shellBackend && <Terminal backend={shellBackend} />}
         <ProcessesPanel rows={shell.processes} self={selfId} />
+        <FilesPanel api={api} files={files} />
         <PeersPanel view={shell.view} />
         <ClusterCard clusterUrl={clusterUrl} />
         <EventLog events={shell.events} />

@@ -12,6 +12,7 @@ import {
   shortId,
   sortPeers,
 } from './format.ts';
+import * as formatters from './format.ts';
 
 const A = '3fa2c1d0' + 'a'.repeat(24);
 const B = '0b1c2d3e' + 'b'.repeat(24);
@@ -154,5 +155,38 @@ describe('sortPeers', () => {
   it('keeps one row per id, the first entry winning', () => {
     const rows = sortPeers([peer(B, { load: 1 }), peer(A, { state: 'self' }), peer(B, { load: 2 })]);
     expect(rows.map((p) => [p.id, p.load])).toEqual([[A, 0], [B, 1]]);
+  });
+});
+
+describe('formatBytes / formatRate / formatPercent', () => {
+  it('prints sizes in binary units with about three significant digits', () => {
+    const { formatBytes } = formatters;
+    expect([0, 512, 1023, 1536, 10 * 1024, 5 * 1024 * 1024, 12.34 * 1024 * 1024, 120 * 1024 ** 3].map(formatBytes)).toEqual([
+      '0 B',
+      '512 B',
+      '1023 B',
+      '1.5 KiB',
+      '10.0 KiB',
+      '5.0 MiB',
+      '12.3 MiB',
+      '120 GiB',
+    ]);
+    expect(formatBytes(1023.9 * 1024)).toBe('1.0 MiB'); // not "1024 KiB"
+    expect(formatBytes(-1)).toBe('—');
+  });
+
+  it('prints rates in MiB/s, keeping slow ones readable', () => {
+    const { formatRate } = formatters;
+    expect(formatRate(3.1 * 1024 * 1024)).toBe('3.1 MiB/s');
+    expect(formatRate(50 * 1024)).toBe('0.05 MiB/s');
+    expect(formatRate(0)).toBe('0.00 MiB/s');
+  });
+
+  it('prints whole percents, rounded down, 100 only when done', () => {
+    const { formatPercent } = formatters;
+    expect(formatPercent(999, 1000)).toBe('99%');
+    expect(formatPercent(1000, 1000)).toBe('100%');
+    expect(formatPercent(0, 0)).toBe('100%');
+    expect(formatPercent(5, 10)).toBe('50%');
   });
 });

@@ -111,3 +111,38 @@ export function sortPeers(peers: readonly PeerView[]): PeerView[] {
   for (const p of peers) if (!byId.has(p.id)) byId.set(p.id, p);
   return [...byId.values()].sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
+
+const KIB = 1024;
+const MIB = KIB * KIB;
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** Binary units, about three significant digits: "0 B", "512 B", "1.5 KiB", "12.3 MiB", "120 GiB". */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '—';
+  if (bytes < KIB) return `${Math.round(bytes)} B`;
+  let unit = 0;
+  let v = bytes;
+  while (v >= KIB && unit < BYTE_UNITS.length - 1) {
+    v /= KIB;
+    unit++;
+  }
+  // 1023.96 KiB would print as "1024 KiB": show the next unit instead.
+  if (v >= 999.5 && unit < BYTE_UNITS.length - 1) {
+    v /= KIB;
+    unit++;
+  }
+  return `${v < 99.95 ? v.toFixed(1) : Math.round(v)} ${BYTE_UNITS[unit]}`;
+}
+
+/** A transfer rate in MiB/s: "3.1 MiB/s", "0.05 MiB/s" (slow ones keep two decimals so they do not read as 0). */
+export function formatRate(bytesPerSecond: number): string {
+  if (!Number.isFinite(bytesPerSecond) || bytesPerSecond < 0) return '—';
+  const mib = bytesPerSecond / MIB;
+  return `${mib < 0.1 ? mib.toFixed(2) : mib.toFixed(1)} MiB/s`;
+}
+
+/** Whole percent done, rounded down (100 only when finished); an empty total counts as done. */
+export function formatPercent(done: number, total: number): string {
+  if (!(total > 0)) return '100%';
+  return `${Math.max(0, Math.min(100, Math.floor((done / total) * 100)))}%`;
+}

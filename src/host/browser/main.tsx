@@ -13,6 +13,8 @@ import type { ShellApi, ShellEvent } from './shell-api.ts';
 import { createShellBackend, createTestShell } from './shell-backend.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import type { ProcessInfo } from '../../servers/scheduler/client.ts';
+import type { FilesApi, FilesSnapshot } from '../../servers/stockholder/files-api.ts';
+import { installCloseGuard } from '../../ui/files/close-guard.ts';
 
 /** Can an RTCDataChannel be transferred to a worker here? Try it once with a throwaway one. */
 function canTransferChannels(worker: Worker): boolean {
@@ -83,6 +85,11 @@ async function start(): Promise<void> {
 
   // The latest Synchronizer view the shell got, for the terminal's `peers` and `--on` completion.
   let latestView: ViewMessage | undefined;
+  // The cluster filesystem: the kernel worker exposes its FilesApi as `api.files` (a nested object,
+  // since the worker's own `mkdir(path, parents)` is the terminal's). The latest snapshot the
+  // shell got decides whether closing the tab must be confirmed.
+  const files = (kernel as unknown as { files: Comlink.Remote<FilesApi> }).files;
+  let latestFiles: FilesSnapshot | undefined;
   const api: ShellApi = {
     whoami: () => kernel.whoami(),
     subscribe: (listener: (e: ShellEvent) => void) =>
@@ -95,11 +102,31 @@ async function start(): Promise<void> {
     watchProcesses: async (listener: (rows: ProcessInfo[]) => void) => {
       await kernel.watchProcesses(Comlink.proxy(listener));
     },
+    watchFiles: (listener: (s: FilesSnapshot) => void) =>
+      files.watchFiles(
+        Comlink.proxy((s: FilesSnapshot) => {
+          latestFiles = s;
+          listener(s);
+        }),
+      ),
+    unwatchFiles: (id) => files.unwatchFiles(id),
+    // The dropped Files are structured-cloned as handles: the worker reads them with Blob.slice.
+    ingest: (dir, dropped) => files.ingest(dir, dropped),
+    download: (id) => files.download(id),
+    mkdir: (dir, name) => files.mkdir(dir, name),
+    rename: (id, name) => files.rename(id, name),
+    move: (id, dir) => files.move(id, dir),
+    remove: (id) => files.remove(id),
+    restore: (id) => files.restore(id),
+    emptyTrash: () => files.emptyTrash(),
   };
+  // Closing the only tab that holds some files would lose them: the browser asks first.
+  installCloseGuard(window, () => latestFiles);
   const shellBackend = createShellBackend(kernel, () => latestView?.peers);
   // A handle for e2e tests and bench/ (what a developer would poke at in the console too).
   // `shell`: run/start/wait/ps/kill helpers with text output (src/host/browser/shell-backend.ts).
-  Object.assign(globalThis, { lshapes: { peerId, room, mode, kernel, mesh, shell: createTestShell(kernel) } });
+  // `files()`: the latest FilesSnapshot the shell got.
+  Object.assign(globalThis, { lshapes: { peerId, room, mode, kernel, mesh, shell: createTestShell(kernel), files: () => latestFiles } });
   root.render(<App api={api} clusterUrl={location.href} shellBackend={shellBackend} />);
 }
 

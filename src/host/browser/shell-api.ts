@@ -2,12 +2,14 @@
 import type { KernelEvent, PeerId, PeerKind } from '../../kernel/types.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import type { ProcessInfo } from '../../servers/scheduler/client.ts';
+import type { FilesApi } from '../../servers/stockholder/files-api.ts';
 
 export type ShellEvent =
   | { type: 'view'; view: ViewMessage }
   | { type: 'kernel'; at: number; event: KernelEvent };
 
-export interface ShellApi {
+/** The cluster filesystem's methods are optional: without `watchFiles` the shell shows no files panel content. */
+export interface ShellApi extends Partial<FilesApi> {
   whoami(): Promise<{ peerId: PeerId; kind: PeerKind; room: string }>;
   /** Calls `listener` with every view update and kernel event from now on (a comlink proxy). */
   subscribe(listener: (e: ShellEvent) => void): Promise<void>;
