@@ -24,3 +24,42 @@ export async function expectViews(pages: Page[], ids: string[], timeout = 30_000
 export async function clusterUrlOf(page: Page): Promise<string> {
   return page.getByLabel('Cluster URL').inputValue();
 }
+
+/** Opens `n` tabs of one new cluster, each a separate device, and waits until every tab has a direct link to every other. */
+export async function openCluster(device: () => Promise<Page>, n: number): Promise<{ pages: Page[]; ids: string[] }> {
+  const a = await device();
+  const ids = [await openTab(a, '/')];
+  const url = await clusterUrlOf(a);
+  const pages = [a];
+  for (let i = 1; i < n; i++) {
+    const p = await device();
+    ids.push(await openTab(p, url));
+    pages.push(p);
+  }
+  await expectViews(pages, ids);
+  // A peer first learned by gossip is listed before its link is up: wait for the links.
+  for (const p of pages) {
+    await expect
+      .poll(() => p.locator('table[aria-label="Peers"] tbody tr').evaluateAll((rows) => rows.every((r) => /state-(self|connected)/.test(r.className))), { timeout: 30_000 })
+      .toBe(true);
+  }
+  return { pages, ids };
+}
+
+/** Types a command line into the tab's terminal. */
+export async function typeCommand(page: Page, line: string): Promise<void> {
+  const input = page.getByLabel('Terminal input');
+  await input.focus();
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
+}
+
+/** Everything the terminal shows (xterm's DOM renderer keeps one div per row). */
+export async function terminalText(page: Page): Promise<string> {
+  return page.locator('.xterm-rows').innerText();
+}
+
+export async function expectOnScreen(page: Page, pattern: RegExp, timeout = 60_000): Promise<string> {
+  await expect.poll(() => terminalText(page), { timeout }).toMatch(pattern);
+  return terminalText(page);
+}

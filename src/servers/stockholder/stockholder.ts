@@ -33,6 +33,8 @@ const PUT_BATCH = 8;
 const FULL_RETRY_MS = 30_000;
 /** How long a reader waits for some peer to advertise a block it needs before giving up. */
 const HOLDER_WAIT_MS = 5_000;
+/** Blocks kept in memory for readers (16 MiB). */
+const CACHE_BLOCKS = 16;
 /** Notices kept for the panel. */
 const NOTICES = 20;
 
@@ -99,6 +101,10 @@ export class StockholderServer implements Server {
   private readonly watchers = new Map<number, (s: FilesSnapshot) => void>();
   private nextWatcher = 0;
   private readonly notices: Notice[] = [];
+  /** Recently read blocks (readers get them shared: callers never write into them). */
+  private readonly cache = new Map<Hash, Uint8Array>();
+  /** The store's latest estimate of its usage and quota. */
+  private estimated = { usage: 0, quota: Infinity };
   private neededCache: { revision: number; map: Map<VersionId, Manifest> } | undefined;
   /** Stats for tests and the bench. */
   readonly stats = { blocksIn: 0, blocksOut: 0, badBlocks: 0, refused: 0, opsIn: 0 };
@@ -361,9 +367,19 @@ export class StockholderServer implements Server {
   /** A block's bytes: from the store, or fetched from a holder (a process or download is waiting). */
   async readBlock(h: Hash): Promise<Uint8Array> {
     await this.ready;
+    const cached = this.cache.get(h);
+    if (cached) {
+      // Most recently used last.
+      this.cache.delete(h);
+      this.cache.set(h, cached);
+      return cached;
+    }
     if (this.held.has(h)) {
       const bytes = await this.store.getBlock(h);
-      if (bytes) return bytes;
+      if (bytes) {
+        this.remember(h, bytes);
+        return bytes;
+      }
       this.held.delete(h);
     }
     return new Promise((ok, fail) => {
@@ -375,6 +391,12 @@ export class StockholderServer implements Server {
       this.devices.clock.setTimeout(() => this.pump(), HOLDER_WAIT_MS);
       this.pump();
     });
+  }
+
+  /** Keeps a block read: programs read files in small pieces, each of which would cost a store read. */
+  private remember(h: Hash, bytes: Uint8Array): void {
+    this.cache.set(h, bytes);
+    while (this.cache.size > CACHE_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
   }
 
   // ---- blocks: replication ----
@@ -445,6 +467,7 @@ export class StockholderServer implements Server {
     this.stats.blocksIn++;
     const waiters = this.fetchWaiters.get(h);
     this.fetchWaiters.delete(h);
+    if (waiters) this.remember(h, bytes);
     for (const w of waiters ?? []) w.ok(bytes);
     if (this.held.has(h)) return this.pump();
     this.countRate(h, bytes.length);
@@ -637,7 +660,8 @@ export class StockholderServer implements Server {
   /** Something the panel shows changed: send a snapshot soon. */
   private changed(): void {
     if (this.watchers.size === 0 || this.snapshotTimer) return;
-    this.snapshotTimer = this.devices.clock.setTimeout(() => {
+    this.snapshotTimer = this.devices.clock.setTimeout(async () => {
+      this.estimated = await this.store.estimate().catch(() => this.estimated);
       this.snapshotTimer = undefined;
       const s = this.snapshot();
       for (const w of this.watchers.values()) {
@@ -674,14 +698,10 @@ export class StockholderServer implements Server {
       rows,
       peers: members,
       factor: replicationFactor(members),
-      store: { ...this.storeInfo, usage: this.usageEstimate(), quota: Infinity },
+      store: { ...this.storeInfo, ...this.estimated },
       soleCopies: rows.filter((r) => r.soleCopy).length,
       notices: [...this.notices],
     };
-  }
-
-  private usageEstimate(): number {
-    return this.held.size * BLOCK_SIZE;
   }
 
   /** The platform's storage estimate (IndexedDB / disk). */
