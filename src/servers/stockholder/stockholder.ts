@@ -107,7 +107,7 @@ export class StockholderServer implements Server {
   private estimated = { usage: 0, quota: Infinity };
   private neededCache: { revision: number; map: Map<VersionId, Manifest> } | undefined;
   /** Stats for tests and the bench. */
-  readonly stats = { blocksIn: 0, blocksOut: 0, badBlocks: 0, refused: 0, opsIn: 0 };
+  readonly stats = { blocksIn: 0, blocksOut: 0, badBlocks: 0, refused: 0, opsIn: 0, loadMs: 0, loadedOps: 0 };
 
   constructor(private readonly devices: StockholderDevices) {
     this.store = devices.store;
@@ -149,8 +149,12 @@ export class StockholderServer implements Server {
   // ---- loading and the store ----
 
   private async load(store: BlockStore): Promise<void> {
+    const started = this.devices.clock.now();
     const ops = await store.loadOps();
     this.model.load(ops);
+    this.model.entries(); // the view is built lazily: count it in the load
+    this.stats.loadMs = this.devices.clock.now() - started;
+    this.stats.loadedOps = ops.length;
     for (const h of await store.listBlocks()) this.held.add(h);
     await this.collectGarbage();
     const files = this.model.entries().filter((e) => e.kind === 'file').length;
