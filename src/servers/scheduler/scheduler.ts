@@ -138,6 +138,9 @@ export class SchedulerServer implements Server {
     this.ctx = ctx;
     this.pidPrefix = bootPrefix(ctx.self, this.devices.clock.wallNow());
     this.devices.exec?.attach((executor, msg) => this.fromExecutor(executor, msg));
+    // Executors reach the cluster filesystem through this Scheduler: tell each its root.
+    const exec = this.devices.exec;
+    if (exec && this.devices.files) for (let e = 0; e < exec.count; e++) exec.post(e, { t: 'files', root: this.devices.files.root });
     ctx.send({ peer: ctx.self, port: PORTS.synchronizer }, { kind: 'watch' });
     this.reportLoad();
   }
