@@ -1,12 +1,13 @@
 // The same kernel headless in Node joins the tabs; and the relay can restart under a live cluster.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from './fixtures.ts';
 import { clusterUrlOf, expectViews, openTab } from './helpers.ts';
 
-function startNodePeer(url: string): { proc: ChildProcess; output: string[]; peerId: Promise<string> } {
+function startNodePeer(url: string): { proc: ChildProcess; output: string[]; peerId: Promise<string>; state: string } {
   const state = mkdtempSync(path.join(os.tmpdir(), 'lshapes-node-'));
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/host/node/main.ts', '--url', url, '--state', state], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
@@ -19,7 +20,7 @@ function startNodePeer(url: string): { proc: ChildProcess; output: string[]; pee
     proc.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
     proc.on('exit', (code) => reject(new Error(`node peer exited (${code}): ${output.join('')}`)));
   });
-  return { proc, output, peerId };
+  return { proc, output, peerId, state };
 }
 
 test('a Node peer started with the cluster URL appears in every tab as kind "node"', async ({ device }) => {
@@ -42,6 +43,22 @@ test('a Node peer started with the cluster URL appears in every tab as kind "nod
       idN,
     );
     expect(r).toMatchObject({ code: 0, stdout: 'hello, world\narg 1: from\narg 2: node\n' });
+    // It holds a share of the cluster filesystem on disk: a file added in a tab lands in its
+    // store, and a program on it reads the file through /cluster.
+    const text = 'added in a tab, kept by a Node peer\n';
+    await a.evaluate(
+      (t) => (globalThis as unknown as { lshapes: { kernel: { files: { ingest(d: string, f: { path: string; file: Blob }[]): Promise<unknown> } } } }).lshapes.kernel.files.ingest('root', [{ path: 'kept.txt', file: new Blob([t]) }]),
+      text,
+    );
+    const hash = createHash('sha256').update(text).digest('hex');
+    const block = path.join(node.state, 'store', 'blocks', hash.slice(0, 2), hash);
+    await expect.poll(() => existsSync(block), { timeout: 30_000 }).toBe(true);
+    expect(readFileSync(block, 'utf8')).toBe(text);
+    const cat = await a.evaluate(
+      (on) => (globalThis as unknown as { lshapes: { shell: { run(n: string, a: string[], o: object): Promise<{ code?: number; stdout: string }> } } }).lshapes.shell.run('cat', ['/cluster/kept.txt'], { on }),
+      idN,
+    );
+    expect(cat).toMatchObject({ code: 0, stdout: text });
     // Stopping it is a graceful leave.
     node.proc.kill('SIGTERM');
     await expectViews([a, b], [idA, idB], 5_000);

@@ -1,6 +1,7 @@
 // The kernel's Web Worker: one per tab. It runs the same kernel as every other peer; the main
 // thread only owns what workers cannot (RTCPeerConnection, signaling, the DOM).
 import * as Comlink from 'comlink';
+import { deleteDB, openDB } from 'idb';
 import type { Identity } from '../../kernel/identity.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import type { PeerId } from '../../kernel/types.ts';
@@ -17,7 +18,7 @@ import { ShellFiles } from '../common/shell-files.ts';
 import { filesOf } from '../common/boot.ts';
 import { createFilesService } from '../common/files-service.ts';
 import { openProfileStore } from './store-owner.ts';
-import { ROOT } from '../../servers/stockholder/types.ts';
+import { BLOCK_SIZE, ROOT } from '../../servers/stockholder/types.ts';
 import type { DroppedFile, FilesApi, FilesSnapshot } from '../../servers/stockholder/files-api.ts';
 import type { Pid, ProcessInfo } from '../../servers/scheduler/client.ts';
 
@@ -187,6 +188,88 @@ const api = {
   /** What the shell's Scheduler client could not use (garbage, unmatched replies, orphan output). */
   async schedulerStats() {
     return scheduler ? { ...scheduler.stats } : undefined;
+  },
+
+  // ---- bench: for bench/files.ts only (the app never calls these) ----
+
+  /**
+   * The baseline of the ingest benchmark: the same bytes into a fresh IndexedDB database with
+   * plain `idb`, as the Stockholder stores them (1 MiB Blob.slice reads, 8 puts per relaxed
+   * transaction, the next batch read while one is stored) but without hashing or ops. Timed from
+   * the first read to the last commit; the database is deleted afterwards.
+   */
+  async benchBareIdbWrite(blob: Blob, dbName: string): Promise<{ ms: number }> {
+    const db = await openDB(dbName, 1, { upgrade: (d) => void d.createObjectStore('blocks') });
+    const t0 = performance.now();
+    let storing: Promise<void> = Promise.resolve();
+    let batch: { key: string; bytes: Uint8Array }[] = [];
+    const put = async (b: typeof batch) => {
+      const tx = db.transaction('blocks', 'readwrite', { durability: 'relaxed' });
+      for (const x of b) void tx.store.put(x.bytes, x.key);
+      await tx.done;
+    };
+    for (let offset = 0, i = 0; offset < blob.size; offset += BLOCK_SIZE, i++) {
+      const bytes = new Uint8Array(await blob.slice(offset, offset + BLOCK_SIZE).arrayBuffer());
+      batch.push({ key: `block-${i}`, bytes });
+      if (batch.length >= 8) {
+        await storing;
+        storing = put(batch);
+        storing.catch(() => {});
+        batch = [];
+      }
+    }
+    await storing;
+    if (batch.length > 0) await put(batch);
+    const ms = performance.now() - t0;
+    db.close();
+    await deleteDB(dbName);
+    return { ms };
+  },
+  /** Where an ingest's time goes: reading `blob` in 1 MiB slices alone, then reading and hashing each slice (WebCrypto SHA-256). */
+  async benchReadAndHash(blob: Blob): Promise<{ readMs: number; readHashMs: number }> {
+    const sh = filesOf(kernel!).stockholder;
+    let t0 = performance.now();
+    for (let offset = 0; offset < blob.size; offset += BLOCK_SIZE) await blob.slice(offset, offset + BLOCK_SIZE).arrayBuffer();
+    const readMs = performance.now() - t0;
+    t0 = performance.now();
+    for (let offset = 0; offset < blob.size; offset += BLOCK_SIZE) await sh.hashOf(new Uint8Array(await blob.slice(offset, offset + BLOCK_SIZE).arrayBuffer()));
+    return { readMs, readHashMs: performance.now() - t0 };
+  },
+  /** A cluster path (`/big.bin`) as this peer's Stockholder sees it: listed yet, and held whole here. */
+  async benchFile(path: string): Promise<{ listed: boolean; local: boolean; version?: string }> {
+    const sh = filesOf(kernel!).stockholder;
+    await sh.ready;
+    let e: ReturnType<typeof sh.model.lookup> = undefined;
+    let dir = ROOT;
+    for (const name of path.split('/').filter(Boolean)) {
+      e = sh.model.lookup(dir, name);
+      if (e === undefined) return { listed: false, local: false };
+      dir = e.id;
+    }
+    if (e === undefined || e.manifest === undefined) return { listed: e !== undefined, local: false };
+    return { listed: true, local: sh.holdsAll(e.manifest), ...(e.version !== undefined ? { version: e.version } : {}) };
+  },
+  /** `folders` folders of `filesPer` empty files each under the top level, made by ONE apply (one commit). */
+  async benchMakeEntries(folders: number, filesPer: number): Promise<{ ops: number; ms: number }> {
+    const sh = filesOf(kernel!).stockholder;
+    const t0 = performance.now();
+    const ops = await sh.apply((m, wall) => {
+      const out = [];
+      for (let d = 0; d < folders; d++) {
+        const name = `bench-${d}`;
+        out.push(m.mkdir(ROOT, name, wall));
+        const dir = m.lookup(ROOT, name)!.id;
+        for (let f = 0; f < filesPer; f++) out.push(...m.createFile(dir, `f${f}.txt`, { size: 0, blocks: [] }, wall));
+      }
+      return out;
+    });
+    return { ops: ops.length, ms: performance.now() - t0 };
+  },
+  /** The Stockholder's counters (loadMs, loadedOps, blocks in/out...), its store and how many entries it lists. */
+  async benchStockholder() {
+    const sh = filesOf(kernel!).stockholder;
+    await sh.ready;
+    return { stats: { ...sh.stats }, store: sh.storeInfo, entries: sh.model.entries().length };
   },
 };
 
