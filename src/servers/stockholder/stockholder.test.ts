@@ -136,6 +136,26 @@ describe('Stockholder on a simulated cluster', () => {
     expect(texts.sort()).toEqual(['from A', 'from B!']);
   });
 
+  test('beyond 8 peers a file is kept on 3; when a holder leaves, another copies it until 3 hold it again', async () => {
+    const { sim, peers } = await cluster(10);
+    const data = bytesOf(2 * BLOCK_SIZE + 1, 11);
+    await ingest(sim, peers[0]!, 'shared.bin', data);
+    const holders = () => sim.live().filter((p) => fileRow(p, '/shared.bin')?.local === true);
+    expect(await sim.runUntil(() => holders().length >= 3, 60_000)).toBe(true);
+    await sim.run(5000);
+    // The factor, not everyone: the adding peer plus the (up to) 3 chosen ones.
+    expect(holders().length).toBeLessThanOrEqual(4);
+    expect(fileRow(peers[5]!, '/shared.bin')?.replicas).toBe(holders().length);
+    const before = holders();
+    const gone = before.find((p) => p !== peers[0])!;
+    sim.crash(gone);
+    // The next peer in rank for this file copies it: a holder that did not hold it before.
+    const newcomers = () => holders().filter((p) => !before.includes(p));
+    expect(await sim.runUntil(() => newcomers().length === 1 && holders().length >= 3, 120_000)).toBe(true);
+    const newcomer = newcomers()[0]!;
+    expect(sha(await readAll(sim, newcomer, '/shared.bin'))).toBe(sha(data));
+  }, 60_000);
+
   test('a block whose bytes do not match its hash is dropped and fetched from another holder', async () => {
     const { sim, peers } = await cluster(2, { store: (i) => (i === 1 ? new LyingStore() : new MemoryStore()) });
     const [a, b] = peers as [SimPeer, SimPeer];
