@@ -13,7 +13,7 @@ const BIG = 256 * 1024;
 const BIG_COUNT = 200;
 
 /** A plain negotiated RTCDataChannel between two pages, signaled by the benchmark itself. */
-async function rawChannel(a: Page, b: Page): Promise<void> {
+export async function rawChannel(a: Page, b: Page): Promise<void> {
   const setup = `
     globalThis.__raw = (() => {
       const pc = new RTCPeerConnection({ iceServers: [] });
@@ -50,7 +50,8 @@ async function rawRtt(a: Page, n: number, size: number): Promise<number> {
     return (performance.now() - t0) / ${n}; })()`) as Promise<number>;
 }
 
-async function rawBlast(a: Page, n: number, size: number): Promise<number> {
+/** Milliseconds to send `n` messages of `size` bytes over the raw channel, until the other side acked the last. */
+export async function rawBlast(a: Page, n: number, size: number): Promise<number> {
   return a.evaluate(`(async () => {
     const { ch } = __raw; const msg = new Uint8Array(${size}); msg[0] = 0;
     ch.bufferedAmountLowThreshold = 1 << 20;

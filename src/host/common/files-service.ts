@@ -35,11 +35,18 @@ export function createFilesService(sh: StockholderServer): FilesApi {
       await sh.ready;
       const e = entry(id);
       if (e.kind !== 'file' || e.manifest === undefined) throw new Error(`${e.name} is not a file`);
-      const parts: BlobPart[] = [];
+      // Folded into a Blob every 16 blocks: the browser keeps Blob bytes outside the JS heap
+      // (on disk when large), so a big download never sits in this worker's memory.
+      let blob = new Blob([]);
+      let parts: BlobPart[] = [];
       for (let at = 0; at < e.manifest.size; at += BLOCK_SIZE) {
         parts.push((await readManifest(sh, e.manifest, at, BLOCK_SIZE)) as Uint8Array<ArrayBuffer>);
+        if (parts.length === 16) {
+          blob = new Blob([blob, ...parts]);
+          parts = [];
+        }
       }
-      return new Blob(parts);
+      return new Blob([blob, ...parts]);
     },
     async mkdir(dir: string, name: string) {
       const [op] = await sh.apply((m, wall) => {

@@ -12,6 +12,8 @@ import { BLOCK_SIZE, type FsOp, type Hash, type VersionId, type VersionVector } 
 
 /** Most ops in one `ops` message (an answer to `vv` continues in the next round). */
 export const MAX_OPS_PER_MESSAGE = 1000;
+/** An answer to `vv` stops at about this many bytes (a 1 GiB file's op alone is ~70 KB). */
+export const MAX_OPS_BYTES = 4 << 20;
 /** Most hashes a `get` or `have` may name. */
 export const MAX_HASHES = 1 << 16;
 
@@ -51,7 +53,7 @@ const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array && v.length <=
 
 export const PeerMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('vv'), vv }),
-  z.object({ kind: z.literal('ops'), ops: z.array(FsOpSchema).max(MAX_OPS_PER_MESSAGE) }),
+  z.object({ kind: z.literal('ops'), ops: z.array(FsOpSchema).max(MAX_OPS_PER_MESSAGE), more: z.boolean().optional() }),
   z.object({ kind: z.literal('have'), versions: z.array(opId).max(MAX_HASHES), blocks: z.array(hash).max(MAX_HASHES) }),
   z.object({ kind: z.literal('get'), hashes: z.array(hash).min(1).max(64) }),
   z.object({ kind: z.literal('block'), hash, bytes }),
@@ -60,7 +62,8 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
 
 export type PeerMessage =
   | { kind: 'vv'; vv: VersionVector }
-  | { kind: 'ops'; ops: FsOp[] }
+  /** `more`: an answer to `vv` that stopped short (count or size): ask again at once. */
+  | { kind: 'ops'; ops: FsOp[]; more?: boolean }
   | { kind: 'have'; versions: VersionId[]; blocks: Hash[] }
   | { kind: 'get'; hashes: Hash[] }
   | { kind: 'block'; hash: Hash; bytes: Uint8Array }

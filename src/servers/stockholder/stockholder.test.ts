@@ -86,6 +86,28 @@ describe('Stockholder on a simulated cluster', () => {
     expect(fileRow(c, '/photo.raw')?.replicas).toBe(2);
   });
 
+  test('a peer that joins late catches up on thousands of ops, answered in bounded pieces', async () => {
+    const { sim, peers } = await cluster(1);
+    const [a] = peers as [SimPeer];
+    let done = false;
+    void sh(a)
+      .apply((m, wall) => {
+        const ops: FsOp[] = [];
+        for (let d = 0; d < 25; d++) {
+          ops.push(m.mkdir(ROOT, `d${d}`, wall));
+          const dir = m.lookup(ROOT, `d${d}`)!.id;
+          for (let f = 0; f < 99; f++) ops.push(...m.createFile(dir, `f${f}`, { size: 0, blocks: [] }, wall));
+        }
+        return ops;
+      })
+      .then(() => (done = true));
+    await sim.runUntil(() => done, 10_000, 1);
+    const b = await sim.addPeer();
+    expect(await sim.runUntil(() => sh(b).model.entries().length === 25 * 100, 60_000)).toBe(true);
+    expect(sh(b).model.versionVector()).toEqual(sh(a).model.versionVector());
+    expect(sh(b).stats.opsIn).toBe(25 + 25 * 99 * 2);
+  });
+
   test('a restarted peer reloads its namespace and blocks from its store', async () => {
     const { sim, peers } = await cluster(2);
     const [a, b] = peers as [SimPeer, SimPeer];

@@ -16,7 +16,7 @@ import { toHex, type Clock, type Envelope, type PeerId } from '../../kernel/type
 import type { ViewMessage } from '../synchronizer/protocol.ts';
 import type { DroppedFile, FileProgress, FileRow, FilesSnapshot } from './files-api.ts';
 import { FsModel, type FileEntry } from './model.ts';
-import { MAX_OPS_PER_MESSAGE, PeerMessageSchema, type PeerMessage } from './protocol.ts';
+import { MAX_OPS_BYTES, MAX_OPS_PER_MESSAGE, PeerMessageSchema, type PeerMessage } from './protocol.ts';
 import { ReplicationPlanner, replicationFactor, shouldHold } from './replication.ts';
 import { StoreFullError, type BlockStore, type StoredBlock } from './store.ts';
 import { BLOCK_SIZE, ROOT, type FsOp, type Hash, type Manifest, type VersionId } from './types.ts';
@@ -233,8 +233,13 @@ export class StockholderServer implements Server {
   private onPeerMessage(peer: PeerId, msg: PeerMessage): void {
     switch (msg.kind) {
       case 'vv': {
-        const ops = this.model.opsSince(msg.vv, MAX_OPS_PER_MESSAGE);
-        if (ops.length > 0) this.toPeer(peer, { kind: 'ops', ops });
+        const all = this.model.opsSince(msg.vv, MAX_OPS_PER_MESSAGE);
+        let bytes = 0;
+        let n = 0;
+        // A prefix of opsSince is still gap-free per origin.
+        while (n < all.length && (n === 0 || bytes < MAX_OPS_BYTES)) bytes += opBytes(all[n++]!);
+        const ops = all.slice(0, n);
+        if (ops.length > 0) this.toPeer(peer, { kind: 'ops', ops, ...(n < all.length || all.length >= MAX_OPS_PER_MESSAGE ? { more: true } : {}) });
         return;
       }
       case 'ops': {
@@ -245,8 +250,8 @@ export class StockholderServer implements Server {
           this.changed();
           this.replan();
         }
-        // A full answer means there may be more: ask again at once rather than next round.
-        if (msg.ops.length >= MAX_OPS_PER_MESSAGE) this.toPeer(peer, { kind: 'vv', vv: this.model.versionVector() });
+        // An answer that stopped short: ask again at once rather than next round.
+        if (msg.more) this.toPeer(peer, { kind: 'vv', vv: this.model.versionVector() });
         return;
       }
       case 'have':
@@ -769,6 +774,11 @@ export class StockholderServer implements Server {
     this.ctx?.log(level, `stockholder: ${text}`);
     this.changed();
   }
+}
+
+/** Rough wire size of an op: its manifest's hashes dominate. */
+function opBytes(op: FsOp): number {
+  return 200 + (op.body.t === 'write' ? op.body.manifest.blocks.length * 66 : op.body.t === 'purge' ? op.body.nodes.length * 50 : 0);
 }
 
 function errText(err: unknown): string {
