@@ -1,8 +1,13 @@
 // `npm run bench`: measures, prints the tables, writes bench/results/latest.json and puts the
 // tables into README.md between the bench markers. Numbers, never assertions.
+//
+// `BENCH_ONLY=files` (or a comma-separated list of cluster, sim, processes, files) runs only
+// those sections and prints their tables, writing nothing: for working on one benchmark
+// (build first: `npx vite build && BENCH_ONLY=files npx tsx bench/run.ts`).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { runClusterBench } from './cluster.ts';
+import { runFilesBench, type FilesResult } from './files.ts';
 import { runProcessesBench } from './processes.ts';
 import { runSimBench } from './sim.ts';
 

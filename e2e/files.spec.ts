@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Locator, Page } from '@playwright/test';
 import { SAMPLE_FILES } from '../src/kernel/process/sample-files.ts';
 import type { FilesSnapshot } from '../src/servers/stockholder/files-api.ts';
-import { expectOnScreen, openCluster, openTab, terminalText, typeCommand } from './helpers.ts';
+import { clusterUrlOf, expectOnScreen, openCluster, openTab, terminalText, typeCommand } from './helpers.ts';
 import { expect, test } from './fixtures.ts';
 
 const MiB = 1 << 20;
@@ -285,4 +285,26 @@ test('a tab that crashes while a big file is being added leaves no file, or a wh
     expect(got.length).toBe(size);
     expect(sha256(got)).toBe(sha256(bytes));
   }
+});
+
+test('two tabs of one browser profile: one owns the IndexedDB store, the other keeps memory and takes over when the owner closes', async ({ device }) => {
+  const first = await device();
+  acceptDialogs(first);
+  const { pages } = await openCluster(async () => first, 1);
+  const url = await clusterUrlOf(pages[0]!);
+  // A second tab of the same profile (same context): another peer, sharing IndexedDB.
+  const second = await first.context().newPage();
+  acceptDialogs(second);
+  await openTab(second, url);
+  await addFiles(first, [{ name: 'shared.txt', text: 'one profile, two tabs\n' }]);
+  await expect.poll(async () => (await snapshotOf(second))?.rows.find((r) => r.path === '/shared.txt')?.local, { timeout: 30_000 }).toBe(true);
+  expect((await snapshotOf(first))?.store).toMatchObject({ durable: true });
+  expect((await snapshotOf(second))?.store).toMatchObject({ durable: false });
+  await first.close();
+  // The owner is gone: the second tab gets the lock, merges into IndexedDB, and says so.
+  await expect.poll(async () => (await snapshotOf(second))?.store.durable, { timeout: 30_000 }).toBe(true);
+  await second.reload();
+  await booted(second);
+  await expect.poll(async () => (await snapshotOf(second))?.rows.find((r) => r.path === '/shared.txt')?.local, { timeout: 30_000 }).toBe(true);
+  expect(await download(second, '/shared.txt')).toEqual(Buffer.from('one profile, two tabs\n'));
 });
