@@ -19,72 +19,118 @@ function table(rows: string[][]): string {
   return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
-const cluster = await runClusterBench();
-const [t, b] = cluster.planes as [(typeof cluster.planes)[0], (typeof cluster.planes)[0]];
-const clusterTable = table([
-  ['between two tabs', 'transfer (channel in worker)', 'bridge (via main thread)', 'target'],
-  ['raw data channel RTT, 64 B (mean ms)', f(t.rawRttMs, 3), f(b.rawRttMs, 3), ''],
-  ['kernel port→port RTT, 64 B (mean ms)', f(t.kernelRttMs, 3), f(b.kernelRttMs, 3), ''],
-  ['kernel / raw RTT', `${f(t.rttRatio)}×`, `${f(b.rttRatio)}×`, '≤ 1.5×'],
-  ['kernel RTT p99 (ms)', f(t.kernelRttP99Ms, 1), f(b.kernelRttP99Ms, 1), ''],
-  ['raw msgs/s, 64 B', f(t.rawMsgsPerS, 0), f(b.rawMsgsPerS, 0), ''],
-  ['kernel msgs/s, 64 B', f(t.kernelMsgsPerS, 0), f(b.kernelMsgsPerS, 0), ''],
-  ['raw MiB/s, 256 KiB messages', f(t.rawMiBps, 1), f(b.rawMiBps, 1), ''],
-  ['kernel MiB/s, 256 KiB messages', f(t.kernelMiBps, 1), f(b.kernelMiBps, 1), ''],
-]);
-const membershipTable = table([
-  ['membership', 'value', 'target'],
-  ['4 tabs: closed tab gone from the others (ms)', String(cluster.detection.closedMs), '≤ 5000'],
-  ['4 tabs: crashed tab gone from the others (ms)', String(cluster.detection.crashedMs), '≤ 5000'],
-]);
-const sim = await runSimBench(200);
-const simTable = table([
-  ['simulator, 200 peers (sparse mesh, 8 dials each, 20±15 ms links)', 'value'],
-  ['joins → every view exact (virtual ms)', String(sim.joinConvergeVirtualMs)],
-  ['20 crashes → every view exact (virtual ms)', String(sim.crashDetectVirtualMs)],
-  ['wall ms per simulated second', f(sim.wallMsPerVirtualS, 0)],
-  ['trace lines; replay from the same seed identical', `${sim.traceLines}; ${sim.replayIdentical ? 'yes' : 'NO'}`],
-]);
+const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
+const SECTIONS = ['cluster', 'sim', 'processes', 'files'] as const;
+for (const name of only ?? []) if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: no section ${name} (${SECTIONS.join(', ')})`);
+const wanted = (name: (typeof SECTIONS)[number]) => only === undefined || only.includes(name);
+const results: Record<string, unknown> = {};
+const tables: string[] = [];
 
-const proc = await runProcessesBench();
-const { runtime: rt, syscalls: sc, spawn: sp, primes: pr } = proc;
-const runtimeTable = table([
-  ['processes: the same program, in Node', 'node:wasi', 'LSHAPES runtime', 'runtime / node:wasi', 'target'],
-  [`\`${rt.program}\` (ms, median of ${rt.runs}; outputs equal: ${rt.outputsEqual ? 'yes' : 'NO'})`, f(rt.nodeWasiMs, 0), f(rt.runtimeMs, 0), `${f(rt.ratio)}×`, '≤ 1.2×'],
-  ['its Binaryen rewrite, once per peer (ms)', '', f(rt.rewriteMs, 0), '', ''],
-  ['WASI clock_time_get, per call (ns)', f(rt.clockNodeWasiNs, 1), f(rt.clockRuntimeNs, 1), `${f(rt.clockRatio, 1)}×`, ''],
-]);
-const callsTable = table([
-  ['processes: calls from a process in a tab (timed inside it)', 'per call'],
-  ['WASI clock_time_get (ns)', f(sc.clockTabNs, 0)],
-  [`lshapes cluster_info: execution worker → Scheduler → back (µs, ${sc.infoCalls} calls)`, f(sc.infoTabUs, 1)],
-]);
-const spawnTable = table([
-  ['processes: `hello` from run() to its exit (ms)', 'on its own tab', 'on the other tab'],
-  ['cold: the first in that tab (fetch, Binaryen, rewrite)', f(sp.localColdMs, 0), f(sp.remoteColdMs, 0)],
-  [`warm: median of ${sp.warmRuns}`, f(sp.localWarmMs, 1), f(sp.remoteWarmMs, 1)],
-]);
-const primesRow = (p: typeof pr.primes, what: string) => [
-  `\`${p.program.replace(String(pr.limit), 'N')}\` ${what}`,
-  f(p.baselineMs, 0),
-  `${f(p.twoTabsMs, 0)} (${f(p.twoTabsSpeedup)}×)${p.twoTabsSpread ? '' : ' NOT SPREAD'}`,
-  `${f(p.twoWorkersMs, 0)} (${f(p.twoWorkersSpeedup)}×)`,
-  `${f(p.splitBound)}×`,
-  '≥ 1.8×',
-];
-const primesTable = table([
-  [`processes: primes below N = ${pr.limit / 1e6}M, 2 parts (ms, median of ${pr.runs})`, '1 worker in the cluster', '2 tabs × 1 worker', '1 tab × 2 workers', 'best for the split', 'target'],
-  primesRow(pr.primes, '(ranges of equal work)'),
-]);
+if (wanted('cluster')) {
+  const cluster = await runClusterBench();
+  const [t, b] = cluster.planes as [(typeof cluster.planes)[0], (typeof cluster.planes)[0]];
+  const clusterTable = table([
+    ['between two tabs', 'transfer (channel in worker)', 'bridge (via main thread)', 'target'],
+    ['raw data channel RTT, 64 B (mean ms)', f(t.rawRttMs, 3), f(b.rawRttMs, 3), ''],
+    ['kernel port→port RTT, 64 B (mean ms)', f(t.kernelRttMs, 3), f(b.kernelRttMs, 3), ''],
+    ['kernel / raw RTT', `${f(t.rttRatio)}×`, `${f(b.rttRatio)}×`, '≤ 1.5×'],
+    ['kernel RTT p99 (ms)', f(t.kernelRttP99Ms, 1), f(b.kernelRttP99Ms, 1), ''],
+    ['raw msgs/s, 64 B', f(t.rawMsgsPerS, 0), f(b.rawMsgsPerS, 0), ''],
+    ['kernel msgs/s, 64 B', f(t.kernelMsgsPerS, 0), f(b.kernelMsgsPerS, 0), ''],
+    ['raw MiB/s, 256 KiB messages', f(t.rawMiBps, 1), f(b.rawMiBps, 1), ''],
+    ['kernel MiB/s, 256 KiB messages', f(t.kernelMiBps, 1), f(b.kernelMiBps, 1), ''],
+  ]);
+  const membershipTable = table([
+    ['membership', 'value', 'target'],
+    ['4 tabs: closed tab gone from the others (ms)', String(cluster.detection.closedMs), '≤ 5000'],
+    ['4 tabs: crashed tab gone from the others (ms)', String(cluster.detection.crashedMs), '≤ 5000'],
+  ]);
+  results.cluster = cluster;
+  tables.push(clusterTable, membershipTable);
+}
 
-const all = [clusterTable, membershipTable, simTable, runtimeTable, callsTable, spawnTable, primesTable].join('\n\n');
+if (wanted('sim')) {
+  const sim = await runSimBench(200);
+  const simTable = table([
+    ['simulator, 200 peers (sparse mesh, 8 dials each, 20±15 ms links)', 'value'],
+    ['joins → every view exact (virtual ms)', String(sim.joinConvergeVirtualMs)],
+    ['20 crashes → every view exact (virtual ms)', String(sim.crashDetectVirtualMs)],
+    ['wall ms per simulated second', f(sim.wallMsPerVirtualS, 0)],
+    ['trace lines; replay from the same seed identical', `${sim.traceLines}; ${sim.replayIdentical ? 'yes' : 'NO'}`],
+  ]);
+  results.sim = sim;
+  tables.push(simTable);
+}
+
+if (wanted('processes')) {
+  const proc = await runProcessesBench();
+  const { runtime: rt, syscalls: sc, spawn: sp, primes: pr } = proc;
+  const runtimeTable = table([
+    ['processes: the same program, in Node', 'node:wasi', 'LSHAPES runtime', 'runtime / node:wasi', 'target'],
+    [`\`${rt.program}\` (ms, median of ${rt.runs}; outputs equal: ${rt.outputsEqual ? 'yes' : 'NO'})`, f(rt.nodeWasiMs, 0), f(rt.runtimeMs, 0), `${f(rt.ratio)}×`, '≤ 1.2×'],
+    ['its Binaryen rewrite, once per peer (ms)', '', f(rt.rewriteMs, 0), '', ''],
+    ['WASI clock_time_get, per call (ns)', f(rt.clockNodeWasiNs, 1), f(rt.clockRuntimeNs, 1), `${f(rt.clockRatio, 1)}×`, ''],
+  ]);
+  const callsTable = table([
+    ['processes: calls from a process in a tab (timed inside it)', 'per call'],
+    ['WASI clock_time_get (ns)', f(sc.clockTabNs, 0)],
+    [`lshapes cluster_info: execution worker → Scheduler → back (µs, ${sc.infoCalls} calls)`, f(sc.infoTabUs, 1)],
+  ]);
+  const spawnTable = table([
+    ['processes: `hello` from run() to its exit (ms)', 'on its own tab', 'on the other tab'],
+    ['cold: the first in that tab (fetch, Binaryen, rewrite)', f(sp.localColdMs, 0), f(sp.remoteColdMs, 0)],
+    [`warm: median of ${sp.warmRuns}`, f(sp.localWarmMs, 1), f(sp.remoteWarmMs, 1)],
+  ]);
+  const primesRow = (p: typeof pr.primes, what: string) => [
+    `\`${p.program.replace(String(pr.limit), 'N')}\` ${what}`,
+    f(p.baselineMs, 0),
+    `${f(p.twoTabsMs, 0)} (${f(p.twoTabsSpeedup)}×)${p.twoTabsSpread ? '' : ' NOT SPREAD'}`,
+    `${f(p.twoWorkersMs, 0)} (${f(p.twoWorkersSpeedup)}×)`,
+    `${f(p.splitBound)}×`,
+    '≥ 1.8×',
+  ];
+  const primesTable = table([
+    [`processes: primes below N = ${pr.limit / 1e6}M, 2 parts (ms, median of ${pr.runs})`, '1 worker in the cluster', '2 tabs × 1 worker', '1 tab × 2 workers', 'best for the split', 'target'],
+    primesRow(pr.primes, '(ranges of equal work)'),
+  ]);
+  results.processes = proc;
+  tables.push(runtimeTable, callsTable, spawnTable, primesTable);
+}
+
+if (wanted('files')) {
+  const files = await runFilesBench();
+  results.files = files;
+  tables.push(filesTable(files));
+}
+
+const all = tables.join('\n\n');
 console.log(all);
 
-await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version };
-await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, cluster, sim, processes: proc }, null, 2));
-const readmeUrl = new URL('../README.md', import.meta.url);
-const readme = await readFile(readmeUrl, 'utf8');
-const marked = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${all}\n<!-- bench:end -->`);
-if (marked !== readme) await writeFile(readmeUrl, marked);
-console.log('\nwrote bench/results/latest.json and the README tables');
+if (only !== undefined) {
+  console.log(`\nBENCH_ONLY=${only.join(',')}: printed only; latest.json and README untouched`);
+} else {
+  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version };
+  await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, ...results }, null, 2));
+  const readmeUrl = new URL('../README.md', import.meta.url);
+  const readme = await readFile(readmeUrl, 'utf8');
+  const marked = readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${all}\n<!-- bench:end -->`);
+  if (marked !== readme) await writeFile(readmeUrl, marked);
+  console.log('\nwrote bench/results/latest.json and the README tables');
+}
+
+function filesTable(r: FilesResult): string {
+  const { ingest: i, heap: h, namespace: n, replication: p, ops: o } = r;
+  return table([
+    ['cluster filesystem', 'LSHAPES', 'baseline', 'LSHAPES / baseline', 'target'],
+    [`drop ${i.mib / 1024} GiB into a tab (MiB/s) vs bare \`idb\` write of the same bytes`, f(i.ingestMiBps, 0), f(i.bareIdbMiBps, 0), `${f(i.ratio)}×`, '≥ 0.8×'],
+    ['  of which: the same slices read + SHA-256 alone (MiB/s)', f(i.mib / (i.readHashMs / 1000), 0), '', '', ''],
+    [`kernel worker JS heap during that drop (MiB, peak vs before; ${h.samples} samples)`, f(h.workerPeakMiB, 1), f(h.workerBeforeMiB, 1), '', '< 200'],
+    ['  the same with ArrayBuffers (MiB)', f(h.workerBuffersPeakMiB, 1), f(h.workerBuffersBeforeMiB, 1), '', ''],
+    ['  main thread JS heap (MiB)', f(h.mainPeakMiB, 1), f(h.mainBeforeMiB, 1), '', ''],
+    [`replicate ${p.mib} MiB tab → tab (MiB/s) vs raw data channel`, f(p.oneHolderMiBps, 1), f(p.rawMiBps, 1), `${f(p.ratio)}×`, '≥ 0.8×'],
+    [`  to a third tab from two holders (MiB/s; blocks from A/B: ${p.servedToC.a}/${p.servedToC.b}) vs from one`, f(p.twoHoldersMiBps, 1), f(p.oneHolderMiBps, 1), `${f(p.twoVsOne)}×`, ''],
+    [`load a ${n.entries.toLocaleString('en')}-entry namespace (${n.loadedOps.toLocaleString('en')} ops) after a reload (ms)`, f(n.loadMs, 0), '', '', '< 500'],
+    [`a folder made on one tab, seen by another's stat (ms, median / p90 of ${o.runs})`, `${f(o.medianMs, 0)} / ${f(o.p90Ms, 0)}`, '', '', ''],
+  ]);
+}
