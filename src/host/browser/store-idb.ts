@@ -30,12 +30,17 @@ export class IdbStore implements BlockStore {
   private constructor(
     private readonly db: IDBPDatabase<StoreSchema>,
     readonly name: string,
+    /** Shared with other tabs that write too: never delete (see store-owner.ts). */
+    readonly shared: boolean,
   ) {
-    this.label = `IndexedDB ${name}`;
+    this.label = shared ? `IndexedDB ${name} (shared by this profile's tabs; unused blocks are freed only over https or localhost)` : `IndexedDB ${name}`;
   }
 
-  /** Opens (creating if needed) the profile's database; `name` is for tests and experiments. */
-  static async open(name: string = DEFAULT_STORE_DB): Promise<IdbStore> {
+  /**
+   * Opens (creating if needed) the profile's database; `name` is for tests and experiments.
+   * `shared`: other tabs may write to it at the same time, so deleteBlocks does nothing.
+   */
+  static async open(name: string = DEFAULT_STORE_DB, opts: { shared?: boolean } = {}): Promise<IdbStore> {
     const db = await openDB<StoreSchema>(name, 1, {
       upgrade(db) {
         db.createObjectStore('blocks');
@@ -46,7 +51,7 @@ export class IdbStore implements BlockStore {
         db.close();
       },
     });
-    return new IdbStore(db, name);
+    return new IdbStore(db, name, opts.shared ?? false);
   }
 
   async hasBlock(hash: Hash): Promise<boolean> {
@@ -68,7 +73,8 @@ export class IdbStore implements BlockStore {
   }
 
   async deleteBlocks(hashes: readonly Hash[]): Promise<void> {
-    if (hashes.length === 0) return;
+    // Another tab may have just stored one of these for a file it is about to commit.
+    if (hashes.length === 0 || this.shared) return;
     await this.inTransaction('blocks', 'relaxed', async (store) => {
       for (const h of hashes) await store.delete(h);
     });

@@ -4,7 +4,7 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { TEST_OPS } from '../../servers/stockholder/store-conformance.ts';
 import { IdbStore } from './store-idb.ts';
-import { NO_LOCKS_LABEL, OTHER_TAB_LABEL, openProfileStore, type LockRequester, type ProfileStore } from './store-owner.ts';
+import { OTHER_TAB_LABEL, openProfileStore, type LockRequester, type ProfileStore } from './store-owner.ts';
 
 /** Exclusive Web Locks in miniature: ifAvailable, a FIFO queue, abort of a queued request. */
 class FakeLocks implements LockRequester {
@@ -108,13 +108,22 @@ describe('openProfileStore', () => {
     expect(second.owner).toBe(true);
   });
 
-  test('without Web Locks (insecure origin) a tab runs on memory and says why', async () => {
-    const tab = await openTab(null, `owner-test-${++dbs}`);
-    if (tab.owner) throw new Error('owned without a lock');
-    expect(tab.reason).toBe('no-web-locks');
-    expect(tab.store.label).toBe(NO_LOCKS_LABEL);
-    expect(tab.store.durable).toBe(false);
-    expect(await settled(tab.takeover)).toBe(false);
+  test('without Web Locks (insecure origin) tabs share the store append-only: both persist, neither deletes', async () => {
+    const dbName = `owner-test-${++dbs}`;
+    const a = await openTab(null, dbName);
+    const b = await openTab(null, dbName);
+    for (const tab of [a, b]) {
+      if (tab.owner) throw new Error('owned without a lock');
+      expect(tab.reason).toBe('no-web-locks');
+      expect(tab.store.durable).toBe(true);
+      expect(tab.store.label).toMatch(/shared by this profile's tabs/);
+      expect(await settled(tab.takeover)).toBe(false);
+    }
+    const block = { hash: 'ab'.repeat(32), bytes: new Uint8Array([1, 2, 3]) };
+    await a.store.putBlocks([block]);
+    // B's garbage collection must not delete a block A may be about to name in an op.
+    await b.store.deleteBlocks([block.hash]);
+    expect(await a.store.getBlock(block.hash)).toEqual(block.bytes);
   });
 
   test('uses navigator.locks by default (in a worker too: no window needed)', async () => {
@@ -132,6 +141,6 @@ describe('openProfileStore', () => {
     const tab = await openProfileStore({ dbName: `owner-test-${++dbs}` });
     tabs.push(tab);
     expect(tab.owner).toBe(false);
-    expect(tab.store.label).toBe(NO_LOCKS_LABEL);
+    expect(tab.store.label).toMatch(/shared by this profile's tabs/);
   });
 });

@@ -6,11 +6,12 @@
 // over when the lock comes free.
 //
 // Without Web Locks (they need a secure context: a tab at http://192.168.1.20:8080 has none)
-// the tab runs on memory. We choose safety over persistence: nothing else tells tabs apart
-// reliably. A BroadcastChannel "is anyone the owner?" check must wait for an answer with a
-// timeout, and a frozen background owner tab does not answer, so two tabs would end up writing
-// one store. An insecure-origin user keeps files by serving over https or localhost, or by
-// running a Node peer (which stores on disk).
+// nothing tells tabs apart reliably (a BroadcastChannel "is anyone the owner?" must wait with a
+// timeout, and a frozen background owner does not answer). But of everything a store does only
+// deleting is unsafe to share: blocks are content-addressed (re-putting one is harmless), ops
+// are keyed by their origin (each tab's own). So such a tab *shares* the IndexedDB store in
+// append-only mode: it persists everything and frees nothing (orphans of a crashed drop, an
+// emptied trash) until a tab over https or localhost owns it. Files persist on a LAN address.
 import { MemoryStore } from '../../servers/stockholder/store.ts';
 import { DEFAULT_STORE_DB, IdbStore } from './store-idb.ts';
 
@@ -41,8 +42,9 @@ export type ProfileStore =
     }
   | {
       owner: false;
+      /** another-tab: memory until the owner closes; no-web-locks: the profile's store shared append-only. */
       reason: 'another-tab' | 'no-web-locks';
-      store: MemoryStore;
+      store: MemoryStore | IdbStore;
       /**
        * The profile's store, once this tab owns it (the owner tab closed). Moving what the memory
        * store gathered into it is the caller's job. Never settles without Web Locks or after release.
@@ -54,21 +56,14 @@ export type ProfileStore =
 
 export const STORE_LOCK = 'lshapes-store';
 export const OTHER_TAB_LABEL = "memory (another tab owns this profile's store)";
-export const NO_LOCKS_LABEL =
-  'memory (no Web Locks on an insecure http origin, so this tab cannot safely own the store: open LSHAPES over https or localhost to keep files)';
 
 export async function openProfileStore(opts: ProfileStoreOptions = {}): Promise<ProfileStore> {
   const dbName = opts.dbName ?? DEFAULT_STORE_DB;
   const lockName = opts.lockName ?? STORE_LOCK;
   const locks = opts.locks === undefined ? (globalThis.navigator?.locks as LockRequester | undefined) : opts.locks;
   if (!locks) {
-    return {
-      owner: false,
-      reason: 'no-web-locks',
-      store: new MemoryStore({ label: NO_LOCKS_LABEL }),
-      takeover: new Promise<IdbStore>(() => {}),
-      release: async () => {},
-    };
+    const store = await IdbStore.open(dbName, { shared: true });
+    return { owner: false, reason: 'no-web-locks', store, takeover: new Promise<IdbStore>(() => {}), release: () => store.close() };
   }
 
   // The lock is held while its callback's promise is pending: `hold` stays pending until release().
