@@ -1,26 +1,8 @@
 // Processes across real tabs: the terminal starts programs, the Scheduler places them on other
 // tabs, their output streams back, and a process on one tab can be killed from another.
 import type { Page } from '@playwright/test';
-import { clusterUrlOf, expectViews, openTab } from './helpers.ts';
+import { expectOnScreen, openCluster as cluster, openTab, typeCommand as type } from './helpers.ts';
 import { expect, test } from './fixtures.ts';
-
-/** Types a command line into the tab's terminal. */
-async function type(page: Page, line: string): Promise<void> {
-  const input = page.getByLabel('Terminal input');
-  await input.focus();
-  await page.keyboard.type(line);
-  await page.keyboard.press('Enter');
-}
-
-/** Everything the terminal shows (xterm's DOM renderer keeps one div per row). */
-async function screen(page: Page): Promise<string> {
-  return page.locator('.xterm-rows').innerText();
-}
-
-async function expectOnScreen(page: Page, pattern: RegExp, timeout = 60_000): Promise<string> {
-  await expect.poll(() => screen(page), { timeout }).toMatch(pattern);
-  return screen(page);
-}
 
 /** Rows of the processes panel: pid → state and peer. */
 async function processRows(page: Page): Promise<{ pid: string; state: string; text: string }[]> {
@@ -29,26 +11,6 @@ async function processRows(page: Page): Promise<{ pid: string; state: string; te
   );
 }
 
-async function cluster(device: () => Promise<Page>, n: number): Promise<{ pages: Page[]; ids: string[] }> {
-  const a = await device();
-  const ids = [await openTab(a, '/')];
-  const url = await clusterUrlOf(a);
-  const pages = [a];
-  for (let i = 1; i < n; i++) {
-    const p = await device();
-    ids.push(await openTab(p, url));
-    pages.push(p);
-  }
-  await expectViews(pages, ids);
-  // Placement only uses peers with a direct link: wait until every tab has one to every other
-  // (a peer first learned by gossip is listed before its link is up).
-  for (const p of pages) {
-    await expect
-      .poll(() => p.locator('table[aria-label="Peers"] tbody tr').evaluateAll((rows) => rows.every((r) => /state-(self|connected)/.test(r.className))), { timeout: 30_000 })
-      .toBe(true);
-  }
-  return { pages, ids };
-}
 
 test('the prime counter started in tab A runs its parts on tabs B, C and D and prints the total in A', async ({ device }) => {
   const { pages, ids } = await cluster(device, 4);
