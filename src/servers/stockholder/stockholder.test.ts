@@ -108,6 +108,15 @@ describe('Stockholder on a simulated cluster', () => {
     expect(sh(b).stats.opsIn).toBe(25 + 25 * 99 * 2);
   });
 
+  test('each block is fetched once, even while a slow store is still writing the batch it arrived in', async () => {
+    const { sim, peers } = await cluster(2, { store: (i) => (i === 1 ? new SlowStore() : new MemoryStore()) });
+    const [a, b] = peers as [SimPeer, SimPeer];
+    await ingest(sim, a, 'slow.bin', bytesOf(20 * BLOCK_SIZE, 13));
+    expect(await sim.runUntil(() => fileRow(b, '/slow.bin')?.local === true, 60_000, 5)).toBe(true);
+    expect(sh(b).stats.blocksIn).toBe(20);
+    expect(sh(a).stats.blocksOut).toBe(20);
+  });
+
   test('a restarted peer reloads its namespace and blocks from its store', async () => {
     const { sim, peers } = await cluster(2);
     const [a, b] = peers as [SimPeer, SimPeer];
@@ -303,6 +312,14 @@ class LyingStore extends MemoryStore {
     const bad = b.slice();
     bad[0] = bad[0]! ^ 0xff;
     return bad;
+  }
+}
+
+/** A store whose block writes take real time (as IndexedDB's do), while the simulation runs on. */
+class SlowStore extends MemoryStore {
+  override async putBlocks(blocks: readonly StoredBlock[]): Promise<void> {
+    await new Promise((r) => setTimeout(r, 20));
+    return super.putBlocks(blocks);
   }
 }
 

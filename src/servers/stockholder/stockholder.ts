@@ -89,6 +89,8 @@ export class StockholderServer implements Server {
   private periodic: (() => void) | undefined;
   private fullUntil = 0;
   private pendingPuts: StoredBlock[] = [];
+  /** Blocks received, verified, and queued or being stored. */
+  private readonly storing = new Set<Hash>();
   private putting: Promise<void> | undefined;
   /** Blocks a reader is waiting for. */
   private readonly fetchWaiters = new Map<Hash, Array<{ ok(b: Uint8Array): void; fail(e: Error): void; deadline: number }>>();
@@ -417,7 +419,8 @@ export class StockholderServer implements Server {
     this.planner.setManifests(needed);
     const mine: Manifest[] = [];
     for (const [v, m] of needed) if (shouldHold(v, this.ctx.self, this.members)) mine.push(m);
-    this.planner.setWants(mine, (h) => this.held.has(h));
+    // Blocks received and waiting for their batch to be stored are not wanted again.
+    this.planner.setWants(mine, (h) => this.held.has(h) || this.storing.has(h));
     this.scheduleHave();
     this.pump();
   }
@@ -478,8 +481,9 @@ export class StockholderServer implements Server {
     this.fetchWaiters.delete(h);
     if (waiters) this.remember(h, bytes);
     for (const w of waiters ?? []) w.ok(bytes);
-    if (this.held.has(h)) return this.pump();
+    if (this.held.has(h) || this.storing.has(h)) return this.pump();
     this.countRate(h, bytes.length);
+    this.storing.add(h);
     this.pendingPuts.push({ hash: h, bytes });
     void this.flushPuts();
     this.pump();
@@ -495,6 +499,7 @@ export class StockholderServer implements Server {
         await this.putting;
         for (const b of batch) this.held.add(b.hash);
       } catch (err) {
+        // Not stored: wanted again (after the pause, if the store is full).
         if (err instanceof StoreFullError) {
           this.fullUntil = this.devices.clock.now() + FULL_RETRY_MS;
           this.notice('error', `storage full: replication paused (${err.message})`);
@@ -502,6 +507,7 @@ export class StockholderServer implements Server {
           this.notice('error', `could not store ${batch.length} blocks: ${errText(err)}`);
         }
       }
+      for (const b of batch) this.storing.delete(b.hash);
       this.putting = undefined;
     }
     this.scheduleHave();
