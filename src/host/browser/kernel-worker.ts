@@ -18,6 +18,8 @@ import { ShellFiles } from '../common/shell-files.ts';
 import { filesOf } from '../common/boot.ts';
 import { createFilesService } from '../common/files-service.ts';
 import { openProfileStore } from './store-owner.ts';
+import { IdbStore } from './store-idb.ts';
+import { FsModel } from '../../servers/stockholder/model.ts';
 import { BLOCK_SIZE, ROOT } from '../../servers/stockholder/types.ts';
 import type { DroppedFile, FilesApi, FilesSnapshot } from '../../servers/stockholder/files-api.ts';
 import type { Pid, ProcessInfo } from '../../servers/scheduler/client.ts';
@@ -249,11 +251,13 @@ const api = {
     if (e === undefined || e.manifest === undefined) return { listed: e !== undefined, local: false };
     return { listed: true, local: sh.holdsAll(e.manifest), ...(e.version !== undefined ? { version: e.version } : {}) };
   },
-  /** `folders` folders of `filesPer` empty files each under the top level, made by ONE apply (one commit). */
-  async benchMakeEntries(folders: number, filesPer: number): Promise<{ ops: number; ms: number }> {
+  /** `folders` folders of `filesPer` empty files each under the top level, made by ONE apply (one commit); `modelMs` is making the ops. */
+  async benchMakeEntries(folders: number, filesPer: number): Promise<{ ops: number; ms: number; modelMs: number }> {
     const sh = filesOf(kernel!).stockholder;
     const t0 = performance.now();
+    let modelMs = 0;
     const ops = await sh.apply((m, wall) => {
+      const started = performance.now();
       const out = [];
       for (let d = 0; d < folders; d++) {
         const name = `bench-${d}`;
@@ -261,15 +265,32 @@ const api = {
         const dir = m.lookup(ROOT, name)!.id;
         for (let f = 0; f < filesPer; f++) out.push(...m.createFile(dir, `f${f}.txt`, { size: 0, blocks: [] }, wall));
       }
+      modelMs = performance.now() - started;
       return out;
     });
-    return { ops: ops.length, ms: performance.now() - t0 };
+    return { ops: ops.length, ms: performance.now() - t0, modelMs };
   },
   /** The Stockholder's counters (loadMs, loadedOps, blocks in/out...), its store and how many entries it lists. */
   async benchStockholder() {
     const sh = filesOf(kernel!).stockholder;
     await sh.ready;
     return { stats: { ...sh.stats }, store: sh.storeInfo, entries: sh.model.entries().length };
+  },
+  /** Where a Stockholder load's time goes, redone on a second connection to the profile's store: reading the ops, applying them, building the view. */
+  async benchLoadParts(): Promise<{ ops: number; readMs: number; applyMs: number; viewMs: number }> {
+    const store = await IdbStore.open();
+    try {
+      const t0 = performance.now();
+      const ops = await store.loadOps();
+      const t1 = performance.now();
+      const model = new FsModel('bench~00000000');
+      model.load(ops);
+      const t2 = performance.now();
+      model.entries();
+      return { ops: ops.length, readMs: t1 - t0, applyMs: t2 - t1, viewMs: performance.now() - t2 };
+    } finally {
+      await store.close();
+    }
   },
 };
 
