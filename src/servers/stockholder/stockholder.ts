@@ -451,8 +451,11 @@ export class StockholderServer implements Server {
 
   /** Answers a `get`, one block at a time (the kernel queues and chunks them). */
   private async serve(peer: PeerId, hashes: readonly Hash[]): Promise<void> {
-    for (const h of hashes) {
-      const bytes = this.held.has(h) ? await this.store.getBlock(h).catch(() => undefined) : undefined;
+    // Every read started at once (the store works in parallel), each block sent as soon as it and
+    // those before it are read.
+    const reads = hashes.map((h) => (this.held.has(h) ? this.store.getBlock(h).catch(() => undefined) : Promise.resolve(undefined)));
+    for (const [i, h] of hashes.entries()) {
+      const bytes = await reads[i];
       if (bytes === undefined) {
         this.toPeer(peer, { kind: 'nohave', hash: h });
         continue;
