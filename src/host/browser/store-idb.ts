@@ -92,8 +92,8 @@ export class IdbStore implements BlockStore {
     await this.inTransaction('ops', 'strict', async (store) => {
       // All requests issued at once: one round of lookups, one of writes (10,000 ops: ~0.3 s, not ~7 s).
       const keys = [...first.keys()];
-      const present = await Promise.all(keys.map((k) => store.getKey(k)));
-      await Promise.all(keys.map((k, i) => (present[i] === undefined ? store.put(first.get(k)!, k) : undefined)));
+      const present = await all(keys.map((k) => () => store.getKey(k)));
+      await all(keys.filter((_, i) => present[i] === undefined).map((k) => () => store.put(first.get(k)!, k)));
     });
   }
 
@@ -169,4 +169,18 @@ const isQuotaError = (e: unknown): boolean => (e as { name?: unknown } | null)?.
 function ownBuffer(bytes: Uint8Array): Uint8Array {
   const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
   return whole ? bytes : bytes.slice();
+}
+
+/**
+ * Issues every request, then waits for all. If issuing one throws (the transaction aborted),
+ * the requests already issued reject too: each is observed, so none is an unhandled rejection.
+ */
+async function all<T>(requests: (() => Promise<T>)[]): Promise<T[]> {
+  const issued: Promise<T>[] = [];
+  for (const request of requests) {
+    const p = request();
+    p.catch(() => {});
+    issued.push(p);
+  }
+  return Promise.all(issued);
 }

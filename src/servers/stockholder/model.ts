@@ -383,7 +383,9 @@ export class FsModel {
 
   private reject(why: string, raw?: unknown): void {
     this.rejectedCount++;
-    const o = isObject(raw) ? `${String(raw.origin)}:${String(raw.seq)}: ` : '';
+    // Only strings and numbers are quoted: String() of a hostile object can throw.
+    const show = (v: unknown) => (typeof v === 'string' ? v.slice(0, 80) : typeof v === 'number' ? String(v) : typeof v);
+    const o = isObject(raw) ? `${show(raw.origin)}:${show(raw.seq)}: ` : '';
     this.lastReject = `${o}${why}`;
   }
 
