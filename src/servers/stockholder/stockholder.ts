@@ -14,7 +14,7 @@
 import { PORTS, type Server, type ServerContext } from '../../kernel/server.ts';
 import { toHex, type Clock, type Envelope, type PeerId } from '../../kernel/types.ts';
 import type { ViewMessage } from '../synchronizer/protocol.ts';
-import type { DroppedFile, FileProgress, FileRow, FilesSnapshot } from './files-api.ts';
+import type { FileProgress, FileRow, FilesSnapshot } from './files-api.ts';
 import { FsModel, type FileEntry } from './model.ts';
 import { MAX_OPS_BYTES, MAX_OPS_PER_MESSAGE, PeerMessageSchema, type PeerMessage } from './protocol.ts';
 import { ReplicationPlanner, replicationFactor, shouldHold } from './replication.ts';
@@ -810,4 +810,3 @@ export async function readManifest(sh: StockholderServer, m: Manifest, pos: numb
   return out;
 }
 
-export type { DroppedFile };
