@@ -235,6 +235,16 @@ describe('link hygiene', () => {
     expect(of(b, 'link.down').at(-1)!.reason).toMatch(/^remote closed: too many bad frames/);
   });
 
+  test('a frame larger than MAX_FRAME_BYTES is refused as oversized, before decoding', async () => {
+    const { nodes, run, link } = await world(2);
+    const [a, b] = nodes as [Node, Node];
+    await link(a, b);
+    b.nic.send(a.id, new Uint8Array(MAX_FRAME_BYTES + 1));
+    await run(50);
+    expect(of(a, 'frame.bad').map((e) => e.reason)).toEqual([`oversized frame: ${MAX_FRAME_BYTES + 1} bytes > ${MAX_FRAME_BYTES}`]);
+    expect(a.kernel.isAdmitted(b.id)).toBe(true);
+  });
+
   test('an idle link stays up on pings and measures its round trip', async () => {
     const { nodes, run, link } = await world(2, { latencyMs: 25 });
     const [a, b] = nodes as [Node, Node];
