@@ -248,7 +248,8 @@ export class StockholderServer implements Server {
         this.stats.opsIn += msg.ops.length;
         const fresh = this.model.receive(msg.ops);
         if (fresh.length > 0) {
-          this.persist(fresh);
+          // A failed commit is reported by persist(); the ops stay applied and other peers keep them.
+          this.persist(fresh).catch(() => {});
           this.changed();
           this.replan();
         }
