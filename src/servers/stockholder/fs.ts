@@ -42,6 +42,8 @@ export class ClusterFileSystem implements FileSystem {
   readonly root = ROOT;
   private readonly drafts = new Map<string, Draft>();
   private readonly refs = new Map<string, number>();
+  /** Files this peer deleted while an fd still had them open: their drafts are never committed. */
+  private readonly unlinked = new Set<string>();
 
   constructor(
     private readonly sh: StockholderServer,
@@ -197,6 +199,9 @@ export class ClusterFileSystem implements FileSystem {
     this.dropDraft(e.id);
     if (e.conflictOf !== undefined) await this.sh.apply((m, wall) => m.dismiss(e.id, wall));
     else await this.sh.apply((m, wall) => m.remove(e.id, wall));
+    // Still open here (the temp-file idiom): it stays readable and writable through its fds,
+    // but what is written is never committed — a commit would bring the file back (edit beats delete).
+    if (this.refs.has(e.id)) this.unlinked.add(e.id);
   }
 
   async rmdir(dir: string | number, name: string): Promise<void> {
@@ -254,6 +259,10 @@ export class ClusterFileSystem implements FileSystem {
       return;
     }
     this.refs.delete(id);
+    if (this.unlinked.delete(id)) {
+      this.dropDraft(id);
+      return;
+    }
     // The last fd closed: the draft becomes a version now.
     if (this.drafts.has(id)) this.commit(id).catch((err) => this.sh.notice('error', `could not save ${this.sh.model.path(id)}: ${errText(err)}`));
   }
@@ -261,7 +270,7 @@ export class ClusterFileSystem implements FileSystem {
   /** Turns the draft of `id` (if any) into a new version: blocks stored, then one write op. */
   async commit(id: string): Promise<void> {
     const draft = this.drafts.get(id);
-    if (draft === undefined) return;
+    if (draft === undefined || this.unlinked.has(id)) return;
     if (draft.committing) {
       await draft.committing;
       return this.commit(id);
@@ -324,7 +333,7 @@ export class ClusterFileSystem implements FileSystem {
 
   private dropDraft(id: string): void {
     const d = this.drafts.get(id);
-    if (d && this.refs.has(id)) return; // still open: it commits on close, into the trash
+    if (d && this.refs.has(id)) return; // still open: kept for its fds
     d?.timer?.();
     this.drafts.delete(id);
   }

@@ -150,6 +150,30 @@ describe('Stockholder on a simulated cluster', () => {
     expect(new TextDecoder().decode(await readAll(sim, b, '/log.txt'))).toBe('line 1\n');
   });
 
+  test('a file deleted while open (the temp-file idiom) stays usable through its fd and never comes back', async () => {
+    const { sim, peers } = await cluster(2);
+    const [a, b] = peers as [SimPeer, SimPeer];
+    const fs = fsOf(a);
+    const step = async <T>(p: Promise<T> | T): Promise<T> => {
+      let out: { v: T } | undefined;
+      void Promise.resolve(p).then((v) => (out = { v }));
+      await sim.runUntil(() => out !== undefined, 5000, 1);
+      return out!.v;
+    };
+    const id = await step(fs.createFile(ROOT, 'scratch.tmp'));
+    fs.retain(id);
+    await step(fs.write(id, 0, new TextEncoder().encode('scratch data')));
+    await step(fs.unlink(ROOT, 'scratch.tmp'));
+    await step(fs.write(id, 12, new TextEncoder().encode(', more')));
+    expect(new TextDecoder().decode(await step(fs.read(id, 0, 100)))).toBe('scratch data, more');
+    fs.release(id);
+    await sim.run(5000);
+    for (const p of [a, b]) {
+      expect(sh(p).snapshot().rows.filter((r) => !r.trashed)).toEqual([]);
+      expect(sh(p).model.heads(id)).toHaveLength(1); // only the empty create: nothing committed
+    }
+  });
+
   test('concurrent writes of one file on two sides of a partition keep both: a conflict copy on every peer', async () => {
     const { sim, peers } = await cluster(2);
     const [a, b] = peers as [SimPeer, SimPeer];
