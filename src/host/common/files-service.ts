@@ -28,7 +28,7 @@ export function createFilesService(sh: StockholderServer): FilesApi {
     async ingest(dir: string, files: DroppedFile[]) {
       return sh.ingest(
         dir,
-        files.map((f) => ({ path: f.path, source: blobSource(f.file) })),
+        files.map((f) => ('file' in f ? { path: f.path, source: blobSource(f.file) } : { path: f.path })),
       );
     },
     async download(id: string) {

@@ -54,12 +54,12 @@ export interface FilesSnapshot {
   notices: { at: number; level: 'info' | 'warn' | 'error'; text: string }[];
 }
 
-/** A file from the desktop being dropped, at `path` relative to the drop target (`a.txt`, `dir/sub/b.txt`). */
-export interface DroppedFile {
-  path: string;
-  /** A File/Blob in the browser; read with Blob.slice, never whole. */
-  file: Blob;
-}
+/**
+ * What was dropped from the desktop, at `path` relative to the drop target (`a.txt`,
+ * `dir/sub/b.txt`): a file (a File/Blob, read with Blob.slice, never whole), or a folder that
+ * was empty (folders with files in them come with their files' paths).
+ */
+export type DroppedFile = { path: string; file: Blob } | { path: string; folder: true };
 
 export interface FilesApi {
   /** Calls `listener` with the whole snapshot on every change (coalesced). Returns an id for unwatch. */

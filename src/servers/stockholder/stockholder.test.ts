@@ -275,6 +275,21 @@ describe('Stockholder on a simulated cluster', () => {
     expect(sh(a).snapshot().rows.map((x) => x.path)).toEqual(['/ok.txt']);
   });
 
+  test('a dropped empty folder is created, nested, next to files', async () => {
+    const { sim, peers } = await cluster(2);
+    const [a, b] = peers as [SimPeer, SimPeer];
+    let r: Awaited<ReturnType<StockholderServer['ingest']>> | undefined;
+    void sh(a)
+      .ingest(ROOT, [{ path: 'album/empty' }, { path: 'album/pic.txt', source: source(new TextEncoder().encode('pic')) }])
+      .then((x) => (r = x));
+    await sim.runUntil(() => r !== undefined, 10_000, 1);
+    expect(r).toEqual({ added: 2, failed: [] });
+    await sim.run(2000);
+    for (const p of [a, b]) {
+      expect(sh(p).snapshot().rows.map((x) => `${x.kind} ${x.path}`).sort()).toEqual(['dir /album', 'dir /album/empty', 'file /album/pic.txt']);
+    }
+  });
+
   test('a crash between storing blocks and committing the op leaves no file naming a missing block; orphans are freed', async () => {
     const store = new CrashingStore();
     const { sim, peers } = await cluster(1, { store: () => store });

@@ -579,13 +579,14 @@ export class StockholderServer implements Server {
    * file's blocks are stored first, in batches; then its create/write op in one strict commit.
    * A file that fails (vanished, quota) adds nothing; the others still go in.
    */
-  async ingest(dir: string, files: readonly { path: string; source: ByteSource }[]): Promise<{ added: number; failed: { path: string; error: string }[] }> {
+  async ingest(dir: string, files: readonly { path: string; source?: ByteSource }[]): Promise<{ added: number; failed: { path: string; error: string }[] }> {
     await this.ready;
     const failed: { path: string; error: string }[] = [];
     let added = 0;
     for (const f of files) {
       try {
-        await this.ingestOne(dir, f.path, f.source);
+        if (f.source) await this.ingestOne(dir, f.path, f.source);
+        else await this.apply((m, wall) => makeFolders(m, dir, splitPath(f.path), wall).ops);
         added++;
       } catch (err) {
         const error = err instanceof StoreFullError ? `storage full: ${err.message}` : errText(err);
@@ -597,8 +598,7 @@ export class StockholderServer implements Server {
   }
 
   private async ingestOne(dir: string, path: string, source: ByteSource): Promise<void> {
-    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-    if (parts.length === 0 || parts.some((p) => p === '..')) throw new Error(`bad path ${JSON.stringify(path)}`);
+    const parts = splitPath(path);
     const name = parts.pop()!;
     const id = this.nextUpload++;
     const upload: Upload = { path, parent: dir, progress: { direction: 'upload', done: 0, total: source.size, bytesPerSecond: 0 } };
@@ -638,18 +638,7 @@ export class StockholderServer implements Server {
       if (batch.length > 0) await this.putOwnBlocks(batch);
       const manifest: Manifest = { size: source.size, blocks: hashes };
       await this.apply((m, wall) => {
-        const ops: FsOp[] = [];
-        let parent = dir;
-        for (const p of parts) {
-          const existing = m.lookup(parent, p);
-          if (existing && existing.kind !== 'dir') throw new Error(`${p} exists and is not a folder`);
-          if (existing) parent = existing.id;
-          else {
-            const op = m.mkdir(parent, p, wall);
-            ops.push(op);
-            parent = m.lookup(parent, p)!.id;
-          }
-        }
+        const { ops, parent } = makeFolders(m, dir, parts, wall);
         const existing = m.lookup(parent, name);
         if (existing && existing.kind === 'dir') throw new Error(`${name} exists and is a folder`);
         if (existing) ops.push(m.write(existing.id, manifest, wall));
@@ -784,6 +773,26 @@ export class StockholderServer implements Server {
     this.ctx?.log(level, `stockholder: ${text}`);
     this.changed();
   }
+}
+
+/** A dropped path's components (`a/b/c.txt` → a, b, c.txt); refuses empty paths and `..`. */
+function splitPath(path: string): string[] {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0 || parts.some((p) => p === '..')) throw new Error(`bad path ${JSON.stringify(path)}`);
+  return parts;
+}
+
+/** `mkdir -p` of `parts` under `dir`: the ops it took and the innermost folder. */
+function makeFolders(m: FsModel, dir: string, parts: readonly string[], wall: number): { ops: FsOp[]; parent: string } {
+  const ops: FsOp[] = [];
+  let parent = dir;
+  for (const p of parts) {
+    const existing = m.lookup(parent, p);
+    if (existing && existing.kind !== 'dir') throw new Error(`${p} exists and is not a folder`);
+    if (!existing) ops.push(m.mkdir(parent, p, wall));
+    parent = m.lookup(parent, p)!.id;
+  }
+  return { ops, parent };
 }
 
 /** Rough wire size of an op: its manifest's hashes dominate. */

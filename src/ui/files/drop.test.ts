@@ -40,7 +40,7 @@ const brokenFile = (name: string): EntryLike => ({
 });
 
 describe('walkEntries', () => {
-  it('gives every file in nested folders its path relative to the drop, keeping the File objects as they are', async () => {
+  it('gives every file in nested folders its path relative to the drop, keeping the File objects as they are; an empty folder comes as a folder', async () => {
     const b = new File(['bbb'], 'b.txt');
     const entries = [
       fileEntry('a.txt'),
@@ -48,8 +48,9 @@ describe('walkEntries', () => {
     ];
     const walked = await walkEntries(entries);
     expect(walked.problems).toEqual([]);
-    expect(walked.files.map((f) => f.path)).toEqual(['a.txt', 'dir/one', 'dir/sub/b.txt', 'dir/two']);
-    expect(walked.files[2]!.file).toBe(b);
+    expect(walked.files.map((f) => f.path)).toEqual(['a.txt', 'dir/one', 'dir/sub/b.txt', 'dir/sub/empty', 'dir/two']);
+    expect(walked.files[2]).toMatchObject({ file: b });
+    expect(walked.files[3]).toEqual({ path: 'dir/sub/empty', folder: true });
   });
 
   it('reads a folder until its reader hands back an empty batch', async () => {
@@ -90,7 +91,7 @@ describe('takeDrop + walkDrop', () => {
     expect(taken.loose).toEqual([loose]);
     const walked = await walkDrop(taken);
     expect(walked.files.map((f) => f.path)).toEqual(['photos/p.jpg', 'loose.txt']);
-    expect(walked.files[1]!.file).toBe(loose);
+    expect(walked.files[1]).toMatchObject({ file: loose });
   });
 
   it('uses dt.files when there are no items', () => {
@@ -114,6 +115,6 @@ describe('droppedFromPicked', () => {
     Object.defineProperty(plain, 'webkitRelativePath', { value: '' });
     const picked = droppedFromPicked([inFolder, plain]);
     expect(picked.map((p) => p.path)).toEqual(['pics/2024/b.txt', 'a.txt']);
-    expect(picked[0]!.file).toBe(inFolder);
+    expect(picked[0]).toMatchObject({ file: inFolder });
   });
 });

@@ -99,7 +99,7 @@ export async function readAllEntries(dir: EntryLike): Promise<EntryLike[]> {
 /**
  * Walks dropped entries depth first: a file becomes `name`, a file inside a dropped folder
  * `folder/sub/name`. What cannot be read is reported, not silently skipped; the rest still goes.
- * Empty folders yield nothing (a DroppedFile is always a file).
+ * An empty folder yields a folder entry, so it is created too.
  */
 export async function walkEntries(entries: readonly EntryLike[], prefix = ''): Promise<WalkedDrop> {
   const out: WalkedDrop = { files: [], problems: [] };
@@ -113,6 +113,7 @@ export async function walkEntries(entries: readonly EntryLike[], prefix = ''): P
         out.problems.push({ path: `${path}/`, error: message(err) });
         return;
       }
+      if (children.length === 0) out.files.push({ path, folder: true });
       for (const child of children) await visit(child, `${path}/`);
     } else if (entry.isFile) {
       try {
