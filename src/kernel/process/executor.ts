@@ -7,6 +7,9 @@
 //   the loop → one slice of the next READY thread, flush its output, report, yieldToHost(), ...
 //   blocked  → WAITING until the host call's Promise settles, then READY again
 //   the end  → its `out` flushed, then `exit` (code and message), then everything about it dropped
+//   freeze   → at its next safe point (between slices or blocked), `out` flushed, the process
+//              image taken (image.ts), the process dropped, `frozen` posted
+//   thaw     → like start, but the thread, /tmp, stdin and flow control come from an image
 //
 // Nothing a program does throws out of here or stops another process: bad modules end with 1,
 // traps with 134, bad pointers passed to WASI with 139, kills with 137.
@@ -21,13 +24,15 @@ import { MemFs, memfsFrom } from '../wasi/memfs.ts';
 import { RemoteFileSystem, serveFileSystem, type FsCall, type FsReply, type FsRequest } from '../wasi/remote-fs.ts';
 import { Wasi } from '../wasi/preview1.ts';
 import type { WasiClock } from '../wasi/clock.ts';
-import { QueueInput, emptyInput, type OutputStream } from '../wasi/streams.ts';
-import { WasmLinkError, WasmLoadError, describe } from '../wasm/errors.ts';
+import { emptyInput, type OutputStream } from '../wasi/streams.ts';
+import { SnapshotError, WasmLinkError, WasmLoadError, describe } from '../wasm/errors.ts';
 import { ProcessExit, type HostModule } from '../wasm/host-calls.ts';
 import { loadRewritten, rewriteModule } from '../wasm/rewrite.ts';
 import { WasmThread, type RunResult } from '../wasm/thread.ts';
 import type { RewrittenModule } from '../wasm/types.ts';
+import { ImageError, captureTmp, decodeImage, encodeImage, openTmpNodes, rebuildTmp, remapTmpFds, type ProcessImage } from './image.ts';
 import { LshapesHost } from './lshapes.ts';
+import { ProcessStdin } from './process-stdin.ts';
 import {
   EXIT_CANNOT_START,
   EXIT_KILLED,
@@ -92,7 +97,7 @@ interface Proc {
   phase: Phase;
   thread: WasmThread | null;
   readonly lshapes: LshapesHost;
-  readonly stdin: QueueInput | null;
+  readonly stdin: ProcessStdin | null;
   /** Output not posted yet, in order. */
   out: { fd: 1 | 2; data: Uint8Array }[];
   outBytes: number;
@@ -117,6 +122,17 @@ interface Proc {
   maxMemoryBytes: number;
   /** Its view of the cluster filesystem: what it still holds is released when it ends. */
   cluster: RemoteFileSystem | null;
+  /** Its private /tmp (null with a custom namespace). */
+  tmp: MemFs | null;
+  /** A `freeze` is waiting for the next safe point. */
+  freezing: boolean;
+  /** The freeze of a blocked thread waited a macrotask for a result already on its way. */
+  freezeSettled: boolean;
+  /**
+   * Messages delivered while a thaw loads (restoring the mailbox would drop them): handed over
+   * once the thread is restored. Null otherwise.
+   */
+  earlyDeliveries: { port: string; from: Pid; token: number; data: Uint8Array }[] | null;
 }
 
 function defaultSetTimer(ms: number, fn: () => void): () => void {
@@ -191,6 +207,14 @@ export class Executor {
       if (!this.opts.files) this.clusterFs = { call: (pid) => (req) => this.fsRequest(pid, req), root: msg.root };
       return;
     }
+    if (msg.t === 'thaw') {
+      this.thaw(msg.spec, msg.image);
+      return;
+    }
+    if (msg.t === 'freeze' && !this.procs.has(msg.pid)) {
+      this.opts.post({ t: 'freeze.failed', pid: msg.pid, reason: 'no such process here' });
+      return;
+    }
     if (msg.t === 'fs.reply') {
       const resolve = this.fsCalls.get(msg.call);
       if (resolve) {
@@ -217,6 +241,11 @@ export class Executor {
       case 'kill':
         this.kill(p, msg.reason);
         break;
+      case 'freeze':
+        if (p.freezing) break; // one answer per process
+        p.freezing = true;
+        this.tryFreeze(p);
+        break;
       case 'reply': {
         const resolve = p.calls.get(msg.call);
         if (resolve) {
@@ -226,7 +255,8 @@ export class Executor {
         break;
       }
       case 'deliver':
-        p.lshapes.deliver(msg.port, msg.from, msg.token, msg.data);
+        if (p.earlyDeliveries) p.earlyDeliveries.push({ port: msg.port, from: msg.from, token: msg.token, data: msg.data });
+        else p.lshapes.deliver(msg.port, msg.from, msg.token, msg.data);
         break;
       case 'out.ack':
         p.unacked = Math.max(0, p.unacked - msg.bytes);
@@ -239,7 +269,29 @@ export class Executor {
 
   private start(spec: ProcessSpec): void {
     if (this.procs.has(spec.pid)) return; // a duplicate start: the pid runs already
-    const stdin = spec.interactiveStdin ? new QueueInput() : null;
+    const p = this.newProc(spec);
+    this.procs.set(spec.pid, p);
+    void this.load(p);
+  }
+
+  private thaw(spec: ProcessSpec, image: Uint8Array): void {
+    if (this.procs.has(spec.pid)) return; // the pid runs here already
+    const p = this.newProc(spec);
+    this.procs.set(spec.pid, p);
+    let decoded: ProcessImage;
+    try {
+      // At once, not after the load: stdin and acks that follow the thaw apply on top of it.
+      decoded = this.checkedImage(p, image);
+    } catch (e) {
+      this.finish(p, EXIT_CANNOT_START, loadMessage(e));
+      return;
+    }
+    p.earlyDeliveries = [];
+    void this.load(p, decoded);
+  }
+
+  private newProc(spec: ProcessSpec): Proc {
+    const stdin = spec.interactiveStdin ? new ProcessStdin() : null;
     const calls = new Map<number, (reply: KernelReply) => void>();
     const p: Proc = {
       spec,
@@ -264,6 +316,10 @@ export class Executor {
       fault: null,
       maxMemoryBytes: this.maxMemoryBytes,
       cluster: this.clusterFs ? new RemoteFileSystem(this.clusterFs.call(spec.pid), this.clusterFs.root) : null,
+      tmp: null,
+      freezing: false,
+      freezeSettled: false,
+      earlyDeliveries: null,
     };
     (p as { lshapes: LshapesHost }).lshapes = new LshapesHost({
       pid: spec.pid,
@@ -279,22 +335,31 @@ export class Executor {
           this.opts.post({ t: 'call', pid: p.pid, call, req });
         }),
     });
-    this.procs.set(spec.pid, p);
-    void this.load(p);
+    return p;
   }
 
-  private async load(p: Proc): Promise<void> {
+  /** Loads the program and makes the thread: a new one, or the one in `image` (thaw). */
+  private async load(p: Proc, image?: ProcessImage): Promise<void> {
     let thread: WasmThread;
     try {
       const rewritten = await this.rewritten(p.spec);
       if (p.phase === 'EXITED') return;
-      const hosts = this.hostModules(p);
+      const tmp = image?.tmp ? rebuildTmp(image.tmp) : null;
+      const hosts = this.hostModules(p, tmp?.fs);
       const missing = missingImports(rewritten, hosts);
       if (missing.length) {
         const list = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]!}`;
         throw new WasmLoadError(`the program imports ${list}, which LSHAPES does not provide`);
       }
-      thread = await WasmThread.create(rewritten, hosts, { clock: this.opts.clock });
+      if (image) {
+        const snapshot = tmp ? remapTmpFds(image.thread, tmp.nodeMap) : image.thread;
+        thread = await WasmThread.restore(rewritten, snapshot, hosts, { clock: this.opts.clock });
+        tmp?.dropOrphans();
+        for (const m of p.earlyDeliveries!.splice(0)) p.lshapes.deliver(m.port, m.from, m.token, m.data);
+        p.earlyDeliveries = null;
+      } else {
+        thread = await WasmThread.create(rewritten, hosts, { clock: this.opts.clock });
+      }
     } catch (e) {
       if (p.phase !== 'EXITED') this.finish(p, EXIT_CANNOT_START, loadMessage(e));
       return;
@@ -304,7 +369,29 @@ export class Executor {
     p.phase = 'READY';
     p.state = 'READY';
     this.report(p, true);
+    if (p.freezing) {
+      this.tryFreeze(p);
+      if (gone(p)) return;
+    }
     this.makeReady(p);
+  }
+
+  /** The image of a thaw, checked against the spec; its stdin, flow control and CPU time go into the process. */
+  private checkedImage(p: Proc, bytes: Uint8Array): ProcessImage {
+    const image = decodeImage(bytes);
+    if (image.pid !== p.pid) throw new ImageError(`the process image is of process ${image.pid}, not ${p.pid}`);
+    if (image.moduleHash !== p.spec.hash) {
+      throw new ImageError(
+        `the process image belongs to another program (module ${image.moduleHash.slice(0, 12)}…, not ${p.spec.hash.slice(0, 12)}…)`,
+      );
+    }
+    p.unacked = image.unacked;
+    p.cpuMs = image.cpuMs;
+    if (image.stdin && p.stdin) {
+      if (image.stdin.data.length) p.stdin.push(image.stdin.data);
+      if (image.stdin.ended) p.stdin.end();
+    }
+    return image;
   }
 
   private rewritten(spec: ProcessSpec): Promise<RewrittenModule> {
@@ -338,7 +425,7 @@ export class Executor {
     return r;
   }
 
-  private hostModules(p: Proc): HostModule[] {
+  private hostModules(p: Proc, tmp?: MemFs): HostModule[] {
     const spec = p.spec;
     const output = (fd: 1 | 2): OutputStream => ({
       write: (data) => {
@@ -359,7 +446,7 @@ export class Executor {
       // The standard layout preopens `/` only: paths then cross mounts in the Namespace, so
       // `/cluster/../README.txt` works as on a real system (with a preopen per mount, wasi-libc
       // would resolve it inside /cluster's preopen and refuse the `..`).
-      ...(this.opts.namespace ? { namespace: this.opts.namespace(spec) } : { namespace: this.namespace(p), preopens: ['/'] }),
+      ...(this.opts.namespace ? { namespace: this.opts.namespace(spec) } : { namespace: this.namespace(p, tmp), preopens: ['/'] }),
       stdin: p.stdin ?? emptyInput,
       stdout: output(1),
       stderr: output(2),
@@ -374,11 +461,12 @@ export class Executor {
   }
 
   /** The standard layout: `/` the samples (read-only, shared), `/tmp` its own, `/cluster`. */
-  private namespace(p: Proc): Namespace {
+  private namespace(p: Proc, tmp: MemFs = new MemFs()): Namespace {
     this.samples ??= memfsFrom(SAMPLE_FILES);
     const ns = new Namespace();
     ns.mount('/', this.samples, { readonly: true });
-    ns.mount('/tmp', new MemFs());
+    p.tmp = tmp;
+    ns.mount('/tmp', tmp);
     if (p.cluster) ns.mount('/cluster', p.cluster);
     return ns;
   }
@@ -466,10 +554,15 @@ export class Executor {
         this.finish(p, EXIT_TRAPPED, this.trapMessage(p, r.message));
         break;
     }
+    if (p.freezing) this.tryFreeze(p);
   }
 
   private wake(p: Proc): void {
     if (p.phase !== 'WAITING' || p.thread?.state !== 'READY') return;
+    if (p.freezing) {
+      this.tryFreeze(p);
+      if (gone(p)) return;
+    }
     p.phase = 'READY';
     p.state = 'READY';
     this.dirty.add(p);
@@ -514,7 +607,78 @@ export class Executor {
     const msg: FromExecutor = { t: 'exit', pid: p.pid, code, cpuMs: p.cpuMs };
     if (message !== undefined) msg.message = message;
     this.opts.post(msg);
+    if (p.freezing) this.opts.post({ t: 'freeze.failed', pid: p.pid, reason: `it exited (code ${code}) before it could be frozen` });
     p.thread = null;
+  }
+
+  // ───────────────────────────── freezing ─────────────────────────────
+
+  /**
+   * Freezes the process if it is at a safe point now; otherwise the load, the slice or the wake
+   * that ends the current phase calls this again.
+   */
+  private tryFreeze(p: Proc): void {
+    if (!p.freezing || gone(p) || p.phase === 'loading' || p.phase === 'RUNNING') return;
+    const thread = p.thread!;
+    if (thread.state === 'WAITING') {
+      const on = thread.waitingOn;
+      if (on?.module === 'lshapes' && on.name === 'spawn') {
+        this.freezeFailed(p, 'blocked in spawn');
+        return;
+      }
+      if (p.ackWaiters.length) {
+        // Blocked writing to a terminal that is behind: its data is already taken (posted), so
+        // a re-issued write would print it twice. Let the write finish; wake() comes back here
+        // and the image carries the unacknowledged bytes.
+        for (const wake of p.ackWaiters.splice(0)) wake();
+        return;
+      }
+      if (!p.freezeSettled) {
+        // A host call may have done its work already (recv took the message, a read its bytes)
+        // with the result still travelling through Promise callbacks: once they ran (a
+        // macrotask later) the thread is READY with the result, or truly blocked with no work
+        // done, and a re-issued call is right. wake() or this timer comes back here.
+        p.freezeSettled = true;
+        this.setTimer(0, () => this.tryFreeze(p));
+        return;
+      }
+    }
+    // Earlier output first; flow control counts it before the image records `unacked`.
+    this.flushOut(p);
+    let image: Uint8Array;
+    try {
+      const snapshot = thread.snapshot();
+      image = encodeImage({
+        pid: p.pid,
+        moduleHash: snapshot.moduleHash,
+        thread: snapshot,
+        tmp: p.tmp ? captureTmp(p.tmp, openTmpNodes(snapshot)) : null,
+        stdin: p.stdin ? p.stdin.state() : null,
+        unacked: p.unacked,
+        cpuMs: p.cpuMs,
+      });
+    } catch (e) {
+      this.freezeFailed(p, `cannot take its image: ${describe(e)}`);
+      return;
+    }
+    // Dropped without an exit: its reply tokens, mailbox and holds travel in the image.
+    p.phase = 'EXITED';
+    p.state = 'EXITED';
+    p.freezing = false;
+    p.lshapes.dispose();
+    p.cluster?.releaseAll();
+    p.calls.clear();
+    p.ackWaiters = [];
+    this.dirty.delete(p);
+    this.procs.delete(p.pid);
+    p.thread = null;
+    this.opts.post({ t: 'frozen', pid: p.pid, image, cpuMs: p.cpuMs });
+  }
+
+  private freezeFailed(p: Proc, reason: string): void {
+    p.freezing = false;
+    p.freezeSettled = false;
+    this.opts.post({ t: 'freeze.failed', pid: p.pid, reason });
   }
 
   // ───────────────────────────── output and reports ─────────────────────────────
@@ -605,6 +769,7 @@ function missingImports(rewritten: RewrittenModule, hosts: readonly HostModule[]
 }
 
 function loadMessage(e: unknown): string {
-  if (e instanceof WasmLinkError || e instanceof WasmLoadError) return e.message;
+  if (e instanceof WasmLinkError || e instanceof WasmLoadError || e instanceof ImageError) return e.message;
+  if (e instanceof SnapshotError) return `cannot thaw the process: ${e.message}`;
   return `cannot start: ${describe(e)}`;
 }

@@ -86,7 +86,24 @@ export type ToExecutor =
    */
   | { t: 'files'; root: NodeId }
   /** The answer to the executor's `fs` request number `call`. */
-  | { t: 'fs.reply'; call: number; reply: FsReply };
+  | { t: 'fs.reply'; call: number; reply: FsReply }
+  /**
+   * Migration, first half: stop the process at its next safe point (between two slices, or
+   * blocked in a host call), post its pending output, then answer `frozen` (the process image;
+   * the executor forgets the process) or `freeze.failed` (it goes on here as if nothing
+   * happened). A process blocked in `spawn` is not frozen: a re-issued spawn would start a
+   * second child. Messages for the pid that arrive after the freeze are dropped: keep them
+   * (stdin, out.ack, deliver, reply) and send them to the executor that thaws it.
+   */
+  | { t: 'freeze'; pid: Pid }
+  /**
+   * Migration, second half: continue a frozen process from its image (`frozen`). `spec` is the
+   * process's spec as for `start` (same pid, hash, args, interactiveStdin, outputWindow; the
+   * module or rewritten bytes; `peer` the new peer). Then it behaves like a started process: a
+   * `state` first, or only `exit` code 1 with the reason when the image is refused (truncated,
+   * corrupt, another version, another program or pid) or the program cannot load.
+   */
+  | { t: 'thaw'; spec: ProcessSpec; image: Uint8Array };
 
 /** Executor → Scheduler. */
 export type FromExecutor =
@@ -109,7 +126,21 @@ export type FromExecutor =
    * same `call` (unique per executor), even after the process has exited. retain/release are
    * answered too, but nothing waits for those answers.
    */
-  | { t: 'fs'; pid: Pid; call: number; req: FsRequest };
+  | { t: 'fs'; pid: Pid; call: number; req: FsRequest }
+  /**
+   * The answer to `freeze`: the process image (image.ts; decode with decodeImage). Every `out`,
+   * `call` and `state` of the process posted before it came first; after it the executor has
+   * forgotten the process and sends nothing more about it: no output, no exit, no state, no
+   * calls. Answers to calls it had posted are dropped here (a call it was blocked in is issued
+   * again after the thaw); `send`s posted before count as sent.
+   */
+  | { t: 'frozen'; pid: Pid; image: Uint8Array; cpuMs: number }
+  /**
+   * The answer to `freeze` when the process cannot be frozen: unknown pid, blocked in spawn,
+   * already exited (then after its `exit`), or the image could not be taken. Apart from an exit,
+   * the process goes on running here.
+   */
+  | { t: 'freeze.failed'; pid: Pid; reason: string };
 
 /** Exit codes with a fixed meaning (docs/abi.md). */
 export const EXIT_CANNOT_START = 1;
