@@ -24,7 +24,7 @@ import { MemFs, memfsFrom } from '../wasi/memfs.ts';
 import { RemoteFileSystem, serveFileSystem, type FsCall, type FsReply, type FsRequest } from '../wasi/remote-fs.ts';
 import { Wasi } from '../wasi/preview1.ts';
 import type { WasiClock } from '../wasi/clock.ts';
-import { emptyInput, type OutputStream } from '../wasi/streams.ts';
+import { QueueInput, emptyInput, type OutputStream } from '../wasi/streams.ts';
 import { SnapshotError, WasmLinkError, WasmLoadError, describe } from '../wasm/errors.ts';
 import { ProcessExit, type HostModule } from '../wasm/host-calls.ts';
 import { loadRewritten, rewriteModule } from '../wasm/rewrite.ts';
@@ -32,7 +32,6 @@ import { WasmThread, type RunResult } from '../wasm/thread.ts';
 import type { RewrittenModule } from '../wasm/types.ts';
 import { ImageError, captureTmp, decodeImage, encodeImage, openTmpNodes, rebuildTmp, remapTmpFds, type ProcessImage } from './image.ts';
 import { LshapesHost } from './lshapes.ts';
-import { ProcessStdin } from './process-stdin.ts';
 import {
   EXIT_CANNOT_START,
   EXIT_KILLED,
@@ -97,7 +96,7 @@ interface Proc {
   phase: Phase;
   thread: WasmThread | null;
   readonly lshapes: LshapesHost;
-  readonly stdin: ProcessStdin | null;
+  readonly stdin: QueueInput | null;
   /** Output not posted yet, in order. */
   out: { fd: 1 | 2; data: Uint8Array }[];
   outBytes: number;
@@ -291,7 +290,7 @@ export class Executor {
   }
 
   private newProc(spec: ProcessSpec): Proc {
-    const stdin = spec.interactiveStdin ? new ProcessStdin() : null;
+    const stdin = spec.interactiveStdin ? new QueueInput() : null;
     const calls = new Map<number, (reply: KernelReply) => void>();
     const p: Proc = {
       spec,

@@ -26,7 +26,7 @@ import type { WasiSnapshot } from '../wasi/preview1.ts';
 import type { NodeId } from '../wasi/vfs.ts';
 import { SnapshotError } from '../wasm/errors.ts';
 import { decodeSnapshot, encodeSnapshot, type ThreadSnapshot } from '../wasm/snapshot.ts';
-import type { StdinState } from './process-stdin.ts';
+import type { QueueInputState as StdinState } from '../wasi/streams.ts';
 import type { Pid } from './protocol.ts';
 
 export const IMAGE_FORMAT_VERSION = 1;

@@ -57,13 +57,34 @@ export class CollectOutput implements OutputStream {
   }
 }
 
+/** A QueueInput's contents as a process image carries them (migration). */
+export interface QueueInputState {
+  /** Received and not read yet. */
+  data: Uint8Array;
+  ended: boolean;
+}
+
 /**
  * Input fed while the program runs (a terminal): reads block (a Promise) until `push` or `end`.
+ * `state()` and the constructor move what was received and not read yet to another one (a
+ * process frozen on one peer and thawed on another keeps its unread stdin).
  */
 export class QueueInput implements InputStream {
   private buffered: Uint8Array[] = [];
   private ended = false;
   private waiters: (() => void)[] = [];
+
+  constructor(state?: QueueInputState) {
+    if (state) {
+      if (state.data.length) this.buffered.push(state.data.slice());
+      this.ended = state.ended;
+    }
+  }
+
+  /** What was received and not read yet, and whether input ended; nothing is consumed. */
+  state(): QueueInputState {
+    return { data: concat(this.buffered, this.available()).slice(), ended: this.ended };
+  }
 
   push(data: Uint8Array | string): void {
     if (this.ended) throw new Error('input already ended');
