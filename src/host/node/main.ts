@@ -3,6 +3,7 @@
 import wrtc from '@roamhq/wrtc';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -15,6 +16,7 @@ import { MainDataPlane, type FromKernel, type ToKernel } from '../common/data-pl
 import { Mesh, type SimplePeerLike } from '../common/mesh.ts';
 import type { WebSocketLike } from '../common/signaling.ts';
 import { nodeIdentity } from './identity.ts';
+import { lockStateDir } from './state-lock.ts';
 import type { NodeKernelApi } from './kernel-worker.ts';
 
 const USAGE = 'usage: npm run peer -- --url http://HOST:PORT/#c=TOKEN [--state DIR] [--workers N]';
@@ -32,6 +34,8 @@ async function main(): Promise<void> {
   const { token, relayUrl } = parseClusterUrl(values.url);
   const stateDir = path.resolve(values.state ?? '.lshapes/node-peer');
   const identity = await nodeIdentity(stateDir);
+  const lock = await lockStateDir(stateDir);
+  process.on('exit', () => rmSync(lock.path, { force: true }));
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0 && workers <= 256)) throw new Error(`--workers wants a whole number, not ${values.workers}`);
 
