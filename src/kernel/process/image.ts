@@ -19,19 +19,23 @@
 // WASI fd table with it. Files that are open but unlinked travel too and are unlinked again
 // once the fds hold them (dropOrphans).
 
-import { sha256 } from '@noble/hashes/sha2.js';
-import { Packr } from 'msgpackr';
 import { MemFs } from '../wasi/memfs.ts';
 import type { WasiSnapshot } from '../wasi/preview1.ts';
 import type { NodeId } from '../wasi/vfs.ts';
 import { SnapshotError } from '../wasm/errors.ts';
 import { decodeSnapshot, encodeSnapshot, type ThreadSnapshot } from '../wasm/snapshot.ts';
+import { seal, unseal, type SealedFormat } from '../wasm/sealed.ts';
 import type { QueueInputState as StdinState } from '../wasi/streams.ts';
 import type { Pid } from './protocol.ts';
 
 export const IMAGE_FORMAT_VERSION = 1;
-const MAGIC = new Uint8Array([0x4c, 0x53, 0x48, 0x50, 0x52, 0x4f, 0x43, 0x00]); // "LSHPROC\0"
-const HEADER = MAGIC.length + 4 + 32;
+const FORMAT: SealedFormat = {
+  magic: new Uint8Array([0x4c, 0x53, 0x48, 0x50, 0x52, 0x4f, 0x43, 0x00]), // "LSHPROC\0"
+  version: IMAGE_FORMAT_VERSION,
+  noun: 'process image',
+  title: 'process image',
+  error: (message) => new ImageError(message),
+};
 /** Where /tmp is mounted in the standard layout (executor.ts). */
 export const TMP_MOUNT = '/tmp';
 const WASI = 'wasi_snapshot_preview1';
@@ -178,10 +182,8 @@ export function remapTmpFds(thread: ThreadSnapshot, nodeMap: ReadonlyMap<number,
 
 // ───────────────────────────── encoding ─────────────────────────────
 
-const packr = new Packr({ structuredClone: true, useBigIntExtension: true, moreTypes: true });
-
 export function encodeImage(image: ProcessImage): Uint8Array {
-  const payload = packr.pack({
+  return seal(FORMAT, {
     v: IMAGE_FORMAT_VERSION,
     pid: image.pid,
     moduleHash: image.moduleHash,
@@ -200,35 +202,10 @@ export function encodeImage(image: ProcessImage): Uint8Array {
     unacked: image.unacked,
     cpuMs: image.cpuMs,
   });
-  const out = new Uint8Array(HEADER + payload.length);
-  out.set(MAGIC, 0);
-  new DataView(out.buffer).setUint32(MAGIC.length, IMAGE_FORMAT_VERSION, true);
-  out.set(sha256(payload), MAGIC.length + 4);
-  out.set(payload, HEADER);
-  return out;
 }
 
 export function decodeImage(bytes: Uint8Array): ProcessImage {
-  if (!(bytes instanceof Uint8Array)) throw new ImageError('process image must be bytes');
-  if (bytes.length < HEADER) throw new ImageError(`process image is truncated (${bytes.length} bytes, the header alone is ${HEADER})`);
-  for (let i = 0; i < MAGIC.length; i++) {
-    if (bytes[i] !== MAGIC[i]) throw new ImageError('not an LSHAPES process image (bad magic)');
-  }
-  const version = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
-  if (version !== IMAGE_FORMAT_VERSION) {
-    throw new ImageError(`unsupported process image format version ${version} (this runtime reads version ${IMAGE_FORMAT_VERSION})`);
-  }
-  const payload = bytes.subarray(HEADER);
-  const sum = sha256(payload);
-  for (let i = 0; i < 32; i++) {
-    if (sum[i] !== bytes[MAGIC.length + 4 + i]) throw new ImageError('process image is corrupt or truncated (checksum mismatch)');
-  }
-  let raw: unknown;
-  try {
-    raw = packr.unpack(payload);
-  } catch (e) {
-    throw new ImageError(`process image payload cannot be decoded: ${(e as Error).message}`);
-  }
+  const raw = unseal(FORMAT, bytes);
   return fromRaw(raw);
 }
 

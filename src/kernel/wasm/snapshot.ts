@@ -10,13 +10,17 @@
 // that is truncated, corrupt (checksum), of another format version or malformed; restoring
 // refuses a snapshot of another module (WasmThread.restore checks the module hash).
 
-import { sha256 } from '@noble/hashes/sha2.js';
-import { Packr } from 'msgpackr';
 import { SnapshotError } from './errors.ts';
+import { seal, unseal, type SealedFormat } from './sealed.ts';
 
 export const SNAPSHOT_FORMAT_VERSION = 1;
-const MAGIC = new Uint8Array([0x4c, 0x53, 0x48, 0x53, 0x4e, 0x41, 0x50, 0x00]); // "LSHSNAP\0"
-const HEADER = MAGIC.length + 4 + 32;
+const FORMAT: SealedFormat = {
+  magic: new Uint8Array([0x4c, 0x53, 0x48, 0x53, 0x4e, 0x41, 0x50, 0x00]), // "LSHSNAP\0"
+  version: SNAPSHOT_FORMAT_VERSION,
+  noun: 'snapshot',
+  title: 'thread snapshot',
+  error: (message) => new SnapshotError(message),
+};
 
 /** Linear memory with runs of all-zero chunks left out. */
 export interface MemoryImage {
@@ -122,11 +126,9 @@ export function memoryImageBytes(image: MemoryImage): number {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-const packr = new Packr({ structuredClone: true, useBigIntExtension: true, moreTypes: true });
-
 export function encodeSnapshot(s: ThreadSnapshot): Uint8Array {
   validateSnapshot(s);
-  const payload = packr.pack({
+  return seal(FORMAT, {
     v: SNAPSHOT_FORMAT_VERSION,
     moduleHash: s.moduleHash,
     abi: s.abi,
@@ -146,12 +148,6 @@ export function encodeSnapshot(s: ThreadSnapshot): Uint8Array {
     },
     fuelUsed: s.fuelUsed,
   });
-  const out = new Uint8Array(HEADER + payload.length);
-  out.set(MAGIC, 0);
-  new DataView(out.buffer).setUint32(MAGIC.length, SNAPSHOT_FORMAT_VERSION, true);
-  out.set(sha256(payload), MAGIC.length + 4);
-  out.set(payload, HEADER);
-  return out;
 }
 
 function encodeSettled(x: SettledCall): unknown {
@@ -160,27 +156,7 @@ function encodeSettled(x: SettledCall): unknown {
 }
 
 export function decodeSnapshot(bytes: Uint8Array): ThreadSnapshot {
-  if (!(bytes instanceof Uint8Array)) throw new SnapshotError('snapshot must be bytes');
-  if (bytes.length < HEADER) throw new SnapshotError(`snapshot is truncated (${bytes.length} bytes, the header alone is ${HEADER})`);
-  for (let i = 0; i < MAGIC.length; i++) {
-    if (bytes[i] !== MAGIC[i]) throw new SnapshotError('not an LSHAPES thread snapshot (bad magic)');
-  }
-  const version = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(MAGIC.length, true);
-  if (version !== SNAPSHOT_FORMAT_VERSION) {
-    throw new SnapshotError(`unsupported snapshot format version ${version} (this runtime reads version ${SNAPSHOT_FORMAT_VERSION})`);
-  }
-  const payload = bytes.subarray(HEADER);
-  const sum = sha256(payload);
-  const expected = bytes.subarray(MAGIC.length + 4, HEADER);
-  for (let i = 0; i < 32; i++) {
-    if (sum[i] !== expected[i]) throw new SnapshotError('snapshot is corrupt or truncated (checksum mismatch)');
-  }
-  let raw: unknown;
-  try {
-    raw = packr.unpack(payload);
-  } catch (e) {
-    throw new SnapshotError(`snapshot payload cannot be decoded: ${(e as Error).message}`);
-  }
+  const raw = unseal(FORMAT, bytes);
   const s = fromRaw(raw);
   validateSnapshot(s);
   return s;
