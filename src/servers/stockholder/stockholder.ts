@@ -33,6 +33,8 @@ const PUT_BATCH = 8;
 const FULL_RETRY_MS = 30_000;
 /** How long a reader waits for some peer to advertise a block it needs before giving up. */
 const HOLDER_WAIT_MS = 5_000;
+/** The store's usage estimate is refreshed at most this often. */
+const ESTIMATE_PERIOD_MS = 5_000;
 /** Blocks kept in memory for readers (16 MiB). */
 const CACHE_BLOCKS = 16;
 /** Notices kept for the panel. */
@@ -60,6 +62,12 @@ interface Upload {
   path: string;
   parent: string;
   progress: FileProgress;
+}
+
+interface NeededIndex {
+  revision: number;
+  map: Map<VersionId, Manifest>;
+  byBlock?: Map<Hash, VersionId[]>;
 }
 
 interface Rate {
@@ -107,7 +115,8 @@ export class StockholderServer implements Server {
   private readonly cache = new Map<Hash, Uint8Array>();
   /** The store's latest estimate of its usage and quota. */
   private estimated = { usage: 0, quota: Infinity };
-  private neededCache: { revision: number; map: Map<VersionId, Manifest> } | undefined;
+  private estimatedAt = -Infinity;
+  private neededCache: NeededIndex | undefined;
   /** Stats for tests and the bench. */
   readonly stats = { blocksIn: 0, blocksOut: 0, badBlocks: 0, refused: 0, opsIn: 0, loadMs: 0, loadedOps: 0 };
 
@@ -195,10 +204,30 @@ export class StockholderServer implements Server {
   }
 
   private needed(): Map<VersionId, Manifest> {
+    return this.neededIndex().map;
+  }
+
+  /** The needed versions a block belongs to (indexed once per namespace revision: hot path). */
+  private versionsWith(h: Hash): readonly VersionId[] {
+    const index = this.neededIndex();
+    if (index.byBlock === undefined) {
+      index.byBlock = new Map();
+      for (const [v, m] of index.map) {
+        for (const b of m.blocks) {
+          const list = index.byBlock.get(b);
+          if (list === undefined) index.byBlock.set(b, [v]);
+          else if (list.at(-1) !== v) list.push(v);
+        }
+      }
+    }
+    return index.byBlock.get(h) ?? [];
+  }
+
+  private neededIndex(): NeededIndex {
     if (this.neededCache?.revision !== this.model.revision) {
       this.neededCache = { revision: this.model.revision, map: this.model.neededVersions() };
     }
-    return this.neededCache.map;
+    return this.neededCache;
   }
 
   // ---- messages ----
@@ -370,10 +399,6 @@ export class StockholderServer implements Server {
     const n = (this.pinned.get(h) ?? 1) - 1;
     if (n <= 0) this.pinned.delete(h);
     else this.pinned.set(h, n);
-  }
-
-  holds(h: Hash): boolean {
-    return this.held.has(h);
   }
 
   /** A block's bytes: from the store, or fetched from a holder (a process or download is waiting). */
@@ -669,7 +694,13 @@ export class StockholderServer implements Server {
   private changed(): void {
     if (this.watchers.size === 0 || this.snapshotTimer) return;
     this.snapshotTimer = this.devices.clock.setTimeout(async () => {
-      this.estimated = await this.store.estimate().catch(() => this.estimated);
+      // The store's estimate can be costly (without StorageManager it sums every block): not
+      // on every snapshot of a running transfer.
+      const now = this.devices.clock.now();
+      if (now >= this.estimatedAt + ESTIMATE_PERIOD_MS) {
+        this.estimatedAt = now;
+        this.estimated = await this.store.estimate().catch(() => this.estimated);
+      }
       this.snapshotTimer = undefined;
       const s = this.snapshot();
       for (const w of this.watchers.values()) {
@@ -710,11 +741,6 @@ export class StockholderServer implements Server {
       soleCopies: rows.filter((r) => r.soleCopy).length,
       notices: [...this.notices],
     };
-  }
-
-  /** The platform's storage estimate (IndexedDB / disk). */
-  estimate() {
-    return this.store.estimate();
   }
 
   private row(e: FileEntry, members: number): FileRow {
@@ -759,8 +785,7 @@ export class StockholderServer implements Server {
 
   private countRate(h: Hash, bytes: number): void {
     const now = this.devices.clock.now();
-    for (const [v, m] of this.needed()) {
-      if (!m.blocks.includes(h)) continue;
+    for (const v of this.versionsWith(h)) {
       const list = (this.rates.get(v) ?? []).filter((r) => now - r.at < 3000);
       list.push({ at: now, bytes });
       this.rates.set(v, list);
