@@ -11,6 +11,7 @@ import { Terminal } from './terminal/Terminal.tsx';
 import { shortId } from './format.ts';
 import { useShell } from './useShell.ts';
 import { useFiles } from './useFiles.ts';
+import { useMoves } from './moves.ts';
 import './shell.css';
 
 export interface AppProps {
@@ -24,6 +25,7 @@ export interface AppProps {
 export function App({ api, clusterUrl, shellBackend }: AppProps) {
   const shell = useShell(api);
   const files = useFiles(api);
+  const moves = useMoves(api);
   // Before whoami() answers, the view already says who we are.
   const selfId = shell.me?.peerId ?? shell.view?.self;
   const selfKind = shell.me?.kind ?? shell.view?.peers.find((p) => p.id === selfId)?.kind;
@@ -49,9 +51,9 @@ export function App({ api, clusterUrl, shellBackend }: AppProps) {
       )}
       <main className={shellBackend ? 'shell-main has-terminal' : 'shell-main'}>
         {shellBackend && <Terminal backend={shellBackend} />}
-        <ProcessesPanel rows={shell.processes} self={selfId} />
+        <ProcessesPanel rows={shell.processes} self={selfId} peers={shell.view?.peers} moves={moves} />
         <FilesPanel api={api} files={files} />
-        <PeersPanel view={shell.view} />
+        <PeersPanel view={shell.view} processes={shell.processes} moves={moves} />
         <ClusterCard clusterUrl={clusterUrl} />
         <EventLog events={shell.events} />
       </main>

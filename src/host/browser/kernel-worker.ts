@@ -13,7 +13,7 @@ import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.
 import { realDrivers } from '../common/drivers.ts';
 import type { ShellEvent } from './shell-api.ts';
 import { SchedulerClient } from '../common/scheduler-client.ts';
-import { createShellService, type OutputCallback, type ShellService } from '../common/shell-service.ts';
+import { createShellService, type Drained, type Moved, type OutputCallback, type ShellService } from '../common/shell-service.ts';
 import { ShellFiles } from '../common/shell-files.ts';
 import { filesOf } from '../common/boot.ts';
 import { createFilesService } from '../common/files-service.ts';
@@ -138,6 +138,14 @@ const api = {
   },
   kill(pid: Pid): Promise<void> {
     return shell().kill(pid);
+  },
+  /** Moves a running process to peer `to` (an id or unique prefix); rejects with the Scheduler's reason. */
+  migrate(pid: Pid, to: string): Promise<Moved> {
+    return shell().migrate(pid, to);
+  },
+  /** Moves every process running on this tab elsewhere (the tab is closing). */
+  drain(): Promise<Drained> {
+    return shell().drain();
   },
   ps(): Promise<ProcessInfo[]> {
     return shell().ps();

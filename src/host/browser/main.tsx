@@ -15,6 +15,7 @@ import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import type { ProcessInfo } from '../../servers/scheduler/client.ts';
 import type { FilesApi, FilesSnapshot } from '../../servers/stockholder/files-api.ts';
 import { installCloseGuard } from '../../ui/files/close-guard.ts';
+import { installDrainOnClose } from '../../ui/moves.ts';
 
 /** Can an RTCDataChannel be transferred to a worker here? Try it once with a throwaway one. */
 function canTransferChannels(worker: Worker): boolean {
@@ -90,6 +91,8 @@ async function start(): Promise<void> {
   // shell got decides whether closing the tab must be confirmed.
   const files = (kernel as unknown as { files: Comlink.Remote<FilesApi> }).files;
   let latestFiles: FilesSnapshot | undefined;
+  // The latest process table the shell got: whether closing the tab must move processes away.
+  let latestProcesses: ProcessInfo[] | undefined;
   const api: ShellApi = {
     whoami: () => kernel.whoami(),
     subscribe: (listener: (e: ShellEvent) => void) =>
@@ -100,8 +103,15 @@ async function start(): Promise<void> {
         }),
       ),
     watchProcesses: async (listener: (rows: ProcessInfo[]) => void) => {
-      await kernel.watchProcesses(Comlink.proxy(listener));
+      await kernel.watchProcesses(
+        Comlink.proxy((rows: ProcessInfo[]) => {
+          latestProcesses = rows;
+          listener(rows);
+        }),
+      );
     },
+    migrate: (pid, to) => kernel.migrate(pid, to),
+    drain: () => kernel.drain(),
     watchFiles: (listener: (s: FilesSnapshot) => void) =>
       files.watchFiles(
         Comlink.proxy((s: FilesSnapshot) => {
@@ -122,6 +132,8 @@ async function start(): Promise<void> {
   };
   // Closing the only tab that holds some files would lose them: the browser asks first.
   installCloseGuard(window, () => latestFiles);
+  // Closing a tab that runs processes moves them away (the browser asks, so the user can wait).
+  installDrainOnClose(window, peerId, () => latestProcesses, () => kernel.drain());
   const shellBackend = createShellBackend(kernel, () => latestView?.peers);
   // A handle for e2e tests and bench/ (what a developer would poke at in the console too).
   // `shell`: run/start/wait/ps/kill helpers with text output (src/host/browser/shell-backend.ts).

@@ -192,9 +192,29 @@ describe('createTestShell', () => {
   });
 });
 
+describe('the terminal moving a process over the kernel worker api', () => {
+  it('run … & then migrate: the prompt comes back and migrate prints where it went', async () => {
+    const peers: PeerRow[] = [];
+    const { backend, kernel } = await setup(peers);
+    peers.push({ id: kernel.self, kind: 'browser', state: 'self', load: 0, capacity: 1, uptimeMs: 0 });
+    const { screen, session } = terminal(backend);
+    session.input('run spin &\r');
+    await session.whenIdle();
+    await until(() => screen.text.includes('running in the background'), 'the background job');
+    const pid = /\[pid (\S+) running/.exec(screen.text)![1]!;
+    session.input(`migrate ${pid} ${kernel.self.slice(0, 6)}\r`);
+    await session.whenIdle();
+    expect(screen.text).toContain(`${pid} moved to ${kernel.self.slice(0, 8)} (stopped 7 ms)`);
+    session.input(`kill ${pid}\r`);
+    await until(() => screen.text.includes('exited with code 137'), 'the kill');
+  });
+});
+
 describe('toProcessRow', () => {
   it('maps a Scheduler row to a terminal row', () => {
     const info: ProcessInfo = { pid: 'a.1', name: 'cat', args: ['/x'], peer: 'p', state: 'EXITED', cpuMs: 5, exitCode: 1, startedAt: 9, parent: 'a.0' };
     expect(toProcessRow(info)).toEqual({ pid: 'a.1', prog: 'cat', args: ['/x'], peer: 'p', state: 'EXITED', cpuMs: 5, exitCode: 1, startedAt: 9 });
+    const speculation = { depth: 1, predictions: 2, hits: 1, rollbacks: 0, savedMs: 3 };
+    expect(toProcessRow({ ...info, speculation }).speculation).toEqual(speculation);
   });
 });

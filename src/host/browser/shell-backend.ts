@@ -8,12 +8,13 @@ import type { PeerRow, ProcessExit, ProcessRow, ShellBackend } from '../../ui/te
 /** The worker methods the shell uses (a comlink Remote of the kernel worker's api has them). */
 export type ShellRemote = Pick<
   ShellService,
-  'run' | 'waitExit' | 'stdin' | 'stdinEnd' | 'kill' | 'ps' | 'programs' | 'ls' | 'stat' | 'cat' | 'cp' | 'mv' | 'rm' | 'mkdir'
+  'run' | 'waitExit' | 'stdin' | 'stdinEnd' | 'kill' | 'migrate' | 'ps' | 'programs' | 'ls' | 'stat' | 'cat' | 'cp' | 'mv' | 'rm' | 'mkdir'
 >;
 
 export function toProcessRow(p: ProcessInfo): ProcessRow {
   const row: ProcessRow = { pid: p.pid, prog: p.name, args: p.args, peer: p.peer, state: p.state, cpuMs: p.cpuMs, startedAt: p.startedAt };
   if (p.exitCode !== undefined) row.exitCode = p.exitCode;
+  if (p.speculation !== undefined) row.speculation = p.speculation;
   return row;
 }
 
@@ -35,6 +36,7 @@ export function createShellBackend(remote: ShellRemote, peers: () => readonly Pe
       return (await remote.ps()).map(toProcessRow);
     },
     kill: (pid) => remote.kill(pid),
+    migrate: (pid, to) => remote.migrate(pid, to),
     async peers() {
       const rows = peers();
       if (!rows) throw new Error('no view of the cluster yet, try again in a moment');
@@ -76,6 +78,8 @@ export interface TestShell {
   stdinEnd(pid: Pid): Promise<void>;
   ps(): Promise<ProcessInfo[]>;
   kill(pid: Pid): Promise<void>;
+  /** Moves a running process to peer `to` (an id or unique prefix); its output keeps coming here. */
+  migrate(pid: Pid, to: string): Promise<{ peer: string; freezeMs: number }>;
   programs(): Promise<string[]>;
 }
 
@@ -128,6 +132,7 @@ export function createTestShell(remote: ShellRemote): TestShell {
     stdinEnd: (pid) => remote.stdinEnd(pid),
     ps: () => remote.ps(),
     kill: (pid) => remote.kill(pid),
+    migrate: (pid, to) => remote.migrate(pid, to),
     programs: () => remote.programs(),
   };
 }

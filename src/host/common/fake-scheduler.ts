@@ -139,6 +139,24 @@ export class FakeScheduler {
         this.end(p, 137, 'killed');
         return;
       }
+      case 'migrate': {
+        // Moves a live process to the peer named by `to` if it is this one's id (or a prefix).
+        const p = this.procs.get(req.pid);
+        if (!p || p.info.state === 'EXITED') this.send(from, { kind: 'migrate.failed', req: req.req, message: `no such process: ${req.pid}` });
+        else if (!this.kernel.self.startsWith(req.to)) this.send(from, { kind: 'migrate.failed', req: req.req, message: `no peer matches "${req.to}"` });
+        else {
+          p.info = { ...p.info, moves: (p.info.moves ?? 0) + 1 };
+          this.send(from, { kind: 'migrate.ok', req: req.req, pid: req.pid, peer: this.kernel.self, freezeMs: 7 });
+          this.table();
+        }
+        return;
+      }
+      case 'drain': {
+        // Nowhere to go: a lone peer keeps them all.
+        const left = [...this.procs.values()].filter((p) => p.info.state !== 'EXITED').length;
+        this.send(from, { kind: 'drain.ok', req: req.req, moved: 0, left });
+        return;
+      }
       case 'ps':
         this.send(from, { kind: 'ps.ok', req: req.req, rows: [...this.procs.values()].map((p) => p.info) });
         return;

@@ -373,3 +373,125 @@ describe('parseClientMessage', () => {
     }
   });
 });
+
+describe('SchedulerClient.migrate and drain', () => {
+  it('migrate sends the pid and the peer and resolves with where it went and how long it stopped', async () => {
+    const w = await world();
+    const p = w.sc.migrate('abc123.1', 'ab12');
+    const req = await w.last('migrate');
+    expect(req).toEqual({ kind: 'migrate', req: req.req, pid: 'abc123.1', to: 'ab12' });
+    w.send({ kind: 'migrate.ok', req: req.req, pid: 'abc123.1', peer: 'a'.repeat(32), freezeMs: 12 });
+    await expect(p).resolves.toEqual({ peer: 'a'.repeat(32), freezeMs: 12 });
+  });
+
+  it('migrate rejects with the Scheduler reason, and after 60 s without an answer', async () => {
+    const w = await world();
+    const p = w.sc.migrate('abc123.1', 'zz');
+    const req = await w.last('migrate');
+    w.send({ kind: 'migrate.failed', req: req.req, message: 'no peer matches "zz"' });
+    await expect(p).rejects.toThrow('no peer matches "zz"');
+    const slow = w.sc.migrate('abc123.1', 'ab12');
+    slow.catch(() => {});
+    await w.last('migrate');
+    w.advance(59_000);
+    await settle();
+    let settled = false;
+    void slow.then(() => (settled = true), () => (settled = true));
+    await settle();
+    expect(settled).toBe(false);
+    w.advance(1_000);
+    await expect(slow).rejects.toThrow('the scheduler did not answer migrate abc123.1 within 60 s');
+  });
+
+  it('drain resolves with how many moved and how many are left; a kill reply does not answer it', async () => {
+    const w = await world();
+    const p = w.sc.drain();
+    const req = await w.last('drain');
+    expect(req).toEqual({ kind: 'drain', req: req.req });
+    w.send({ kind: 'kill.ok', req: req.req }, { kind: 'drain.ok', req: req.req, moved: 2, left: 1 });
+    await expect(p).resolves.toEqual({ moved: 2, left: 1 });
+    expect(w.sc.stats.unmatched).toBe(1);
+  });
+});
+
+describe('SchedulerClient output offsets (a moved process repeats what it printed)', () => {
+  const at = (pid: string, offset: number, text: string, fd: 1 | 2 = 1): ClientMessage => ({ kind: 'out', pid, fd, data: enc.encode(text), at: offset });
+
+  it('drops chunks it already has, trims an overlapping one, and acknowledges every byte', async () => {
+    const w = await world();
+    const { h, log } = await started(w, 'abc123.1');
+    w.send(
+      at('abc123.1', 0, 'tick 1\n'),
+      at('abc123.1', 7, 'tick 2\n'),
+      at('abc123.1', 14, 'tick 3\n'),
+      // The process restarted from an image taken after "tick 1": it prints 2 and 3 again.
+      at('abc123.1', 7, 'tick 2\n'),
+      at('abc123.1', 14, 'tick 3\ntick 4\n', 2),
+      at('abc123.1', 28, 'tick 5\n'),
+      { kind: 'exit', pid: 'abc123.1', code: 0 },
+    );
+    await h.exit;
+    await settle();
+    expect(log).toEqual(['1:tick 1\n', '1:tick 2\n', '1:tick 3\n', '2:tick 4\n', '1:tick 5\n']);
+    expect(w.sc.stats).toMatchObject({ repeated: 14, missing: 0 });
+    const acked = w.requests.filter((r) => r.kind === 'ack').reduce((n, r) => n + (r.kind === 'ack' ? r.bytes : 0), 0);
+    expect(acked).toBe(7 * 7);
+  });
+
+  it('keeps offsets per pid (children apart), passes a gap on, and follows chunks without an offset', async () => {
+    const w = await world();
+    const { log } = await started(w, 'abc123.1');
+    w.send(
+      at('abc123.1', 0, 'parent\n'),
+      at('abc123.2', 0, 'child\n'),
+      // The child's offset 0 is its own, not the parent's.
+      at('abc123.2', 6, 'more\n'),
+      out('abc123.1', 'next\n'),
+      at('abc123.1', 7, 'next\n'),
+      at('abc123.1', 20, 'after a gap\n'),
+    );
+    await settle();
+    expect(log.map((l) => l.slice(2))).toEqual(['parent\n', 'child\n', 'more\n', 'next\n', 'after a gap\n']);
+    expect(w.sc.stats).toMatchObject({ repeated: 5, missing: 8 });
+  });
+
+  it('starts afresh for a process after its exit', async () => {
+    const w = await world();
+    const a = await started(w, 'abc123.1');
+    w.send(at('abc123.1', 0, 'one\n'), { kind: 'exit', pid: 'abc123.1', code: 0 });
+    await a.h.exit;
+    const b = await started(w, 'abc123.7');
+    w.send(at('abc123.7', 0, 'one\n'));
+    await settle();
+    expect(b.log).toEqual(['1:one\n']);
+  });
+});
+
+describe('parseClientMessage: moves and speculation', () => {
+  it('accepts migrate and drain answers, out with an offset, and rows with Fork On Wait counters', () => {
+    expect(parseClientMessage({ kind: 'migrate.ok', req: 1, pid: 'a.1', peer: 'p', freezeMs: 3 })).toEqual({ kind: 'migrate.ok', req: 1, pid: 'a.1', peer: 'p', freezeMs: 3 });
+    expect(parseClientMessage({ kind: 'migrate.failed', req: 1, message: 'no' })).toEqual({ kind: 'migrate.failed', req: 1, message: 'no' });
+    expect(parseClientMessage({ kind: 'drain.ok', req: 2, moved: 1, left: 0 })).toEqual({ kind: 'drain.ok', req: 2, moved: 1, left: 0 });
+    const data = enc.encode('x');
+    expect(parseClientMessage({ kind: 'out', pid: 'a.1', fd: 1, data, at: 5 })).toEqual({ kind: 'out', pid: 'a.1', fd: 1, data, at: 5 });
+    const speculation = { depth: 2, predictions: 5, hits: 3, rollbacks: 0, savedMs: 40 };
+    const ok = row('a.1', { state: 'WAIT_CONFIRM', speculation, moves: 1 });
+    expect(parseClientMessage({ kind: 'table', rows: [ok] })).toEqual({ kind: 'table', rows: [ok] });
+  });
+
+  it('refuses bad offsets, bad answers and rows with broken counters', () => {
+    const data = enc.encode('x');
+    for (const bad of [
+      { kind: 'out', pid: 'a.1', fd: 1, data, at: -1 },
+      { kind: 'out', pid: 'a.1', fd: 1, data, at: 1.5 },
+      { kind: 'migrate.ok', req: 1, pid: 'a.1', peer: 'p' },
+      { kind: 'drain.ok', req: 1, moved: -1, left: 0 },
+    ]) {
+      expect(parseClientMessage(bad)).toBeUndefined();
+    }
+    const bad = { rows: 0 };
+    const msg = parseClientMessage({ kind: 'table', rows: [row('a.1', { speculation: { depth: 1 } as never }), row('a.2', { moves: -1 }), row('a.3')] }, bad);
+    expect(msg).toEqual({ kind: 'table', rows: [row('a.3')] });
+    expect(bad.rows).toBe(2);
+  });
+});

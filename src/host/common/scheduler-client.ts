@@ -6,9 +6,14 @@
 // Scheduler sends a process's `exit` after all its `out`. `onOutput` is called synchronously for
 // each `out` as it arrives, and `exit` is settled only when the `exit` (or `lost`) message itself
 // is handled, so every output chunk before it has been handed to `onOutput` by then.
+//
+// Repeats: a process that moved (or restarted from a checkpoint) may print again what it printed
+// after its image was taken. Each `out` says where its bytes sit in the process's whole output
+// (`at`); the client remembers per pid how far it got and hands on only the bytes past that, so
+// the terminal sees every byte once and in order.
 import { PORTS } from '../../kernel/server.ts';
 import type { Address, Cancel, Envelope, PeerId, PortName } from '../../kernel/types.ts';
-import type { ClientMessage, ClientRequest, Pid, ProcessInfo, ProcessState } from '../../servers/scheduler/client.ts';
+import type { ClientMessage, ClientRequest, Pid, ProcessInfo, ProcessState, SpeculationStats } from '../../servers/scheduler/client.ts';
 
 /** The few kernel methods the client uses (a Kernel has them all). */
 export interface SchedulerClientKernel {
@@ -50,17 +55,32 @@ export interface RunHandle {
   exit: Promise<ProcessExit>;
 }
 
+/** Where a process runs after migrate(), and how long it was stopped for the move. */
+export interface Moved {
+  peer: PeerId;
+  freezeMs: number;
+}
+
+/** What drain() did: processes moved away, and processes still on this peer (could not move). */
+export interface Drained {
+  moved: number;
+  left: number;
+}
+
 export interface SchedulerClientOptions {
   /** The Scheduler's port (default PORTS.scheduler). */
   schedulerPort?: PortName;
   /** Timeout of a run request (default 60 s: a first run rewrites the module, several seconds). */
   runTimeoutMs?: number;
+  /** Timeout of migrate and drain (default 60 s: a process image of many MiB crosses a link). */
+  moveTimeoutMs?: number;
   /** Timeout of the other requests (default 10 s). */
   requestTimeoutMs?: number;
 }
 
 export const RUN_TIMEOUT_MS = 60_000;
 export const REQUEST_TIMEOUT_MS = 10_000;
+export const MOVE_TIMEOUT_MS = 60_000;
 /** Messages for pids not known yet, held while a run request is pending (its run.ok may come later). */
 const MAX_HELD = 10_000;
 
@@ -72,10 +92,14 @@ export interface SchedulerClientStats {
   unmatched: number;
   /** out/exit/lost for no run (or for a run that had already ended). */
   orphans: number;
+  /** Output bytes dropped because the client already had them (a moved process printed them again). */
+  repeated: number;
+  /** Output bytes that never came: an `out` started past where the last one ended. */
+  missing: number;
 }
 
 interface Pending {
-  kind: 'run' | 'kill' | 'ps' | 'programs';
+  kind: 'run' | 'kill' | 'migrate' | 'drain' | 'ps' | 'programs';
   /** run only: where its output goes. */
   onOutput?: RunOptions['onOutput'];
   resolve(msg: ClientMessage): void;
@@ -103,6 +127,11 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isReq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+const isCount = (v: unknown): v is number => isNum(v) && v >= 0;
+
+function isSpeculationStats(v: unknown): v is SpeculationStats {
+  return isObj(v) && isCount(v.depth) && isCount(v.predictions) && isCount(v.hits) && isCount(v.rollbacks) && isCount(v.savedMs);
+}
 
 /** A ProcessInfo row, loosely checked (unknown extra fields are kept). */
 export function isProcessInfo(v: unknown): v is ProcessInfo {
@@ -117,7 +146,9 @@ export function isProcessInfo(v: unknown): v is ProcessInfo {
     isNum(v.cpuMs) &&
     isNum(v.startedAt) &&
     (v.exitCode === undefined || isNum(v.exitCode)) &&
-    (v.parent === undefined || isStr(v.parent))
+    (v.parent === undefined || isStr(v.parent)) &&
+    (v.speculation === undefined || isSpeculationStats(v.speculation)) &&
+    (v.moves === undefined || isCount(v.moves))
   );
 }
 
@@ -136,11 +167,19 @@ export function parseClientMessage(body: unknown, bad: { rows: number } = { rows
       return isReq(b.req) && isStr(b.pid) && isStr(b.peer) ? { kind: 'run.ok', req: b.req, pid: b.pid, peer: b.peer } : undefined;
     case 'run.failed':
     case 'kill.failed':
+    case 'migrate.failed':
       return isReq(b.req) && isStr(b.message) ? { kind: b.kind, req: b.req, message: b.message } : undefined;
     case 'kill.ok':
       return isReq(b.req) ? { kind: 'kill.ok', req: b.req } : undefined;
-    case 'out':
-      return isStr(b.pid) && (b.fd === 1 || b.fd === 2) && b.data instanceof Uint8Array ? { kind: 'out', pid: b.pid, fd: b.fd, data: b.data } : undefined;
+    case 'migrate.ok':
+      return isReq(b.req) && isStr(b.pid) && isStr(b.peer) && isCount(b.freezeMs) ? { kind: 'migrate.ok', req: b.req, pid: b.pid, peer: b.peer, freezeMs: b.freezeMs } : undefined;
+    case 'drain.ok':
+      return isReq(b.req) && isCount(b.moved) && isCount(b.left) ? { kind: 'drain.ok', req: b.req, moved: b.moved, left: b.left } : undefined;
+    case 'out': {
+      if (!isStr(b.pid) || (b.fd !== 1 && b.fd !== 2) || !(b.data instanceof Uint8Array)) return undefined;
+      if (b.at === undefined) return { kind: 'out', pid: b.pid, fd: b.fd, data: b.data };
+      return isReq(b.at) && b.at >= 0 ? { kind: 'out', pid: b.pid, fd: b.fd, data: b.data, at: b.at } : undefined;
+    }
     case 'exit':
       if (!isStr(b.pid) || !isNum(b.code) || (b.message !== undefined && !isStr(b.message))) return undefined;
       return b.message === undefined ? { kind: 'exit', pid: b.pid, code: b.code } : { kind: 'exit', pid: b.pid, code: b.code, message: b.message };
@@ -170,11 +209,12 @@ function remember<V>(into: Set<Pid> | Map<Pid, V>, pid: Pid, value?: V): void {
 }
 
 export class SchedulerClient {
-  readonly stats: SchedulerClientStats = { garbage: 0, unmatched: 0, orphans: 0 };
+  readonly stats: SchedulerClientStats = { garbage: 0, unmatched: 0, orphans: 0, repeated: 0, missing: 0 };
   private readonly scheduler: Address;
   private readonly me: Address;
   private readonly runTimeoutMs: number;
   private readonly requestTimeoutMs: number;
+  private readonly moveTimeoutMs: number;
   private nextReq = 1;
   private nextSeq = 1;
   private readonly pending = new Map<number, Pending>();
@@ -184,6 +224,8 @@ export class SchedulerClient {
   private readonly routed = new Map<Pid, Run>();
   /** Pids of runs that ended (bounded). */
   private readonly ended = new Set<Pid>();
+  /** Per pid (runs and their children): the offset in its output the next new byte has. */
+  private readonly nextAt = new Map<Pid, number>();
   /** Handles made on run.ok, until run() picks them up. */
   private readonly handles = new Map<Pid, RunHandle>();
   /** out/exit/lost for unknown pids that came while a run request was pending. */
@@ -202,6 +244,7 @@ export class SchedulerClient {
     this.me = { peer: kernel.self, port };
     this.runTimeoutMs = opts.runTimeoutMs ?? RUN_TIMEOUT_MS;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.moveTimeoutMs = opts.moveTimeoutMs ?? MOVE_TIMEOUT_MS;
     kernel.register(port, (env) => {
       try {
         this.receive(env);
@@ -243,6 +286,23 @@ export class SchedulerClient {
   async kill(pid: Pid): Promise<void> {
     const req = this.nextReq++;
     await this.request('kill', req, { kind: 'kill', req, pid }, this.requestTimeoutMs, `kill ${pid}`);
+  }
+
+  /** Moves a running process to peer `to` (a full id or a unique prefix). Rejects with the
+   *  Scheduler's reason (no such process, no such peer, it cannot move now…). */
+  async migrate(pid: Pid, to: string): Promise<Moved> {
+    const req = this.nextReq++;
+    const reply = await this.request('migrate', req, { kind: 'migrate', req, pid, to }, this.moveTimeoutMs, `migrate ${pid}`);
+    if (reply.kind !== 'migrate.ok') throw new Error(`unexpected answer to migrate: ${reply.kind}`);
+    return { peer: reply.peer, freezeMs: reply.freezeMs };
+  }
+
+  /** Moves every process running on this peer elsewhere (before the peer leaves). */
+  async drain(): Promise<Drained> {
+    const req = this.nextReq++;
+    const reply = await this.request('drain', req, { kind: 'drain', req }, this.moveTimeoutMs, 'drain');
+    if (reply.kind !== 'drain.ok') throw new Error(`unexpected answer to drain: ${reply.kind}`);
+    return { moved: reply.moved, left: reply.left };
   }
 
   async ps(): Promise<ProcessInfo[]> {
@@ -290,6 +350,7 @@ export class SchedulerClient {
     this.runs.clear();
     this.routed.clear();
     this.ended.clear();
+    this.nextAt.clear();
     this.handles.clear();
     this.held = [];
   }
@@ -361,6 +422,9 @@ export class SchedulerClient {
       case 'run.failed':
       case 'kill.ok':
       case 'kill.failed':
+      case 'migrate.ok':
+      case 'migrate.failed':
+      case 'drain.ok':
       case 'ps.ok':
       case 'programs.ok':
         this.reply(msg);
@@ -385,7 +449,7 @@ export class SchedulerClient {
     }
     this.pending.delete(msg.req);
     p.cancel();
-    if (msg.kind === 'run.failed' || msg.kind === 'kill.failed') p.reject(new Error(msg.message));
+    if (msg.kind === 'run.failed' || msg.kind === 'kill.failed' || msg.kind === 'migrate.failed') p.reject(new Error(msg.message));
     else {
       if (msg.kind === 'run.ok') this.onRunOk(msg, p.onOutput ?? (() => {}));
       p.resolve(msg);
@@ -441,19 +505,26 @@ export class SchedulerClient {
         this.ack(msg.pid, msg.data.length); // dropped, but the writer must not wait for it
         return;
       }
+      // Every byte that came is acknowledged, repeats too: the Scheduler counted them as sent.
+      const bytes = msg.data.length;
+      const fresh = this.unseen(msg);
+      if (fresh.length === 0) {
+        this.ack(msg.pid, bytes);
+        return;
+      }
       let taken: unknown;
       try {
-        taken = run.onOutput(msg.fd, msg.data);
+        taken = run.onOutput(msg.fd, fresh);
       } catch {
         // The listener's problem; the next chunk still goes out.
       }
-      const bytes = msg.data.length;
       void Promise.resolve(taken).then(
         () => this.ack(msg.pid, bytes),
         () => this.ack(msg.pid, bytes),
       );
       return;
     }
+    this.nextAt.delete(msg.pid);
     if (!own) {
       // A child's end: its output is already through; forget where it went.
       if (!this.routed.delete(msg.pid)) this.stats.orphans++;
@@ -469,6 +540,23 @@ export class SchedulerClient {
     remember(this.ended, own.pid);
     if (msg.kind === 'exit') own.resolve(msg.message === undefined ? { code: msg.code } : { code: msg.code, message: msg.message });
     else own.reject(new Error(msg.message));
+  }
+
+  /** The part of an `out` the client has not had yet: nothing when it lies wholly before the
+   *  offset reached, its tail when it overlaps it. An `out` without `at` follows the last one. */
+  private unseen(msg: Extract<ClientMessage, { kind: 'out' }>): Uint8Array {
+    const next = this.nextAt.get(msg.pid) ?? 0;
+    const at = msg.at ?? next;
+    const end = at + msg.data.length;
+    if (end <= next) {
+      this.stats.repeated += msg.data.length;
+      return msg.data.subarray(0, 0);
+    }
+    if (at > next) this.stats.missing += at - next;
+    remember(this.nextAt, msg.pid, end);
+    if (at >= next) return msg.data;
+    this.stats.repeated += next - at;
+    return msg.data.subarray(next - at);
   }
 
   /** The run a child pid's output belongs to: through its known ancestors, else the single live

@@ -106,3 +106,16 @@ describe('createShellService', () => {
     expect((await service.ls('/cluster')).map((e) => e.name)).toEqual(['a.txt']);
   });
 });
+
+describe('createShellService: moving processes', () => {
+  it('migrate answers where the process went, or rejects with the reason; drain says what moved', async () => {
+    const { kernel, fake, service } = await setup();
+    const spin = await service.run('spin', [], undefined, false, () => {});
+    await expect(service.migrate(spin.pid, kernel.self.slice(0, 8))).resolves.toEqual({ peer: kernel.self, freezeMs: 7 });
+    expect(fake.requests.at(-1)).toMatchObject({ kind: 'migrate', pid: spin.pid, to: kernel.self.slice(0, 8) });
+    await expect(service.migrate(spin.pid, 'ffff')).rejects.toThrow('no peer matches "ffff"');
+    await expect(service.migrate('abc.9', kernel.self)).rejects.toThrow('no such process: abc.9');
+    expect((await service.ps()).find((r) => r.pid === spin.pid)?.moves).toBe(1);
+    await expect(service.drain()).resolves.toEqual({ moved: 0, left: 1 });
+  });
+});

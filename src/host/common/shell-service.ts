@@ -9,10 +9,10 @@
 import { releaseProxy } from 'comlink';
 import type { PeerId } from '../../kernel/types.ts';
 import type { Pid, ProcessInfo } from '../../servers/scheduler/client.ts';
-import type { ProcessExit, SchedulerClient } from './scheduler-client.ts';
+import type { Drained, Moved, ProcessExit, SchedulerClient } from './scheduler-client.ts';
 import type { ShellDirEntry, ShellFiles } from './shell-files.ts';
 
-export type { ProcessExit, ShellDirEntry };
+export type { Drained, Moved, ProcessExit, ShellDirEntry };
 
 /** Output of a process (and its children): may return a promise (a comlink proxy does). */
 export type OutputCallback = (fd: 1 | 2, data: Uint8Array) => unknown;
@@ -29,6 +29,10 @@ export interface ShellService {
   stdin(pid: Pid, data: Uint8Array): Promise<void>;
   stdinEnd(pid: Pid): Promise<void>;
   kill(pid: Pid): Promise<void>;
+  /** Moves a running process to `to` (a peer id or unique prefix). Rejects with the Scheduler's reason. */
+  migrate(pid: Pid, to: string): Promise<Moved>;
+  /** Moves every process running on this peer elsewhere (the tab is closing). */
+  drain(): Promise<Drained>;
   ps(): Promise<ProcessInfo[]>;
   programs(): Promise<string[]>;
   /** Calls `listener` with the whole process table on every change. Returns an id for unwatchProcesses. */
@@ -110,6 +114,12 @@ export function createShellService(client: () => SchedulerClient, files: ShellFi
     },
     async kill(pid) {
       await client().kill(pid);
+    },
+    async migrate(pid, to) {
+      return client().migrate(pid, to);
+    },
+    async drain() {
+      return client().drain();
     },
     async ps() {
       return client().ps();

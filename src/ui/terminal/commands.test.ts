@@ -515,6 +515,91 @@ describe('Shell commands', () => {
   });
 });
 
+describe('Shell: migrate, background jobs, speculation in ps', () => {
+  it('migrate resolves the peer prefix, passes the pid on and says where it went and how long it stopped', async () => {
+    const backend = new FakeBackend();
+    const shell = new Shell(backend);
+    await shell.execute('run spin &', new RecordingConsole());
+    const con = new RecordingConsole();
+    await shell.execute('migrate A1B2C3.1 a1f', con);
+    expect(backend.calls.migrate).toEqual([{ pid: 'a1b2c3.1', to: NODE }]);
+    expect(con.errors).toEqual([]);
+    expect(con.text).toBe('a1b2c3.1 moved to a1f00d5e (stopped 12 ms)\n');
+    // The backend's reason, prefixed with the command.
+    const again = new RecordingConsole();
+    await shell.execute('migrate a1b2c3.1 a1f00d', again);
+    expect(again.errors).toEqual(['migrate: a1b2c3.1 already runs on a1f00d5e']);
+  });
+
+  it('migrate refuses a bad pid, a missing or ambiguous peer, and extra words, before asking the backend', async () => {
+    for (const [line, error] of [
+      ['migrate', 'usage: migrate <pid> <peer>'],
+      ['migrate a1b2c3.1', 'usage: migrate <pid> <peer>'],
+      ['migrate a1b2c3.1 a1f x', 'usage: migrate <pid> <peer>'],
+      ['migrate 42 a1f', 'migrate: not a pid: 42 (pids look like 4f2a1c.3, see ps)'],
+      ['migrate a1b2c3.1 a1', 'migrate: ambiguous peer "a1": matches a1b2c3d4, a1f00d5e'],
+      ['migrate a1b2c3.1 zz', 'migrate: no peer matches "zz" (see peers)'],
+    ] as const) {
+      const { con, backend } = await exec(line);
+      expect(con.errors, line).toEqual([error]);
+      expect(backend.calls.migrate).toEqual([]);
+    }
+    expect((await exec('migrate a1b2c3.9 a1f')).con.errors).toEqual(['migrate: no such process: a1b2c3.9']);
+    expect((await exec('help migrate')).con.text).toContain('usage: migrate <pid> <peer>\nmove a running process to another peer\n');
+  });
+
+  it('run … & returns at once with an empty stdin; the output and the end are printed as they come', async () => {
+    const backend = new FakeBackend();
+    const shell = new Shell(backend);
+    const con = new RecordingConsole();
+    await shell.execute('run upper --on a1f &', con);
+    // Back at the prompt without waiting, and the keyboard was never taken.
+    expect(con.jobs).toEqual([]);
+    expect(backend.calls.run).toEqual([{ prog: 'upper', args: [], on: NODE }]);
+    await until(() => con.text.includes('exited'), 'the background job to end');
+    expect(backend.calls.eof).toEqual(['a1b2c3.1']);
+    expect(con.text).toBe('[pid a1b2c3.1 running in the background]\n[upper: end of input]\n[pid a1b2c3.1 exited with code 0]\n');
+    const crash = new RecordingConsole();
+    await shell.execute('run crash &', crash);
+    await until(() => crash.text.includes('exited'), 'the crash');
+    expect(crash.errors).toEqual(['[pid a1b2c3.2: trap: unreachable executed]']);
+    const lost = new RecordingConsole();
+    await shell.execute('run vanish &', lost);
+    await until(() => lost.errors.length > 0, 'the loss');
+    expect(lost.errors).toEqual(['[pid a1b2c3.3 lost: peer 7e57ab1e left the cluster]']);
+  });
+
+  it('parseRunArgs takes a final & as its own word only', () => {
+    expect(parseRunArgs(['counter', '5', '--on', 'a1', '&'])).toEqual({ prog: 'counter', args: ['5'], on: 'a1', background: true });
+    expect(parseRunArgs(['echo', 'a&'])).toEqual({ prog: 'echo', args: ['a&'], on: undefined });
+    expect(parseRunArgs(['echo', '--', '&'])).toEqual({ prog: 'echo', args: [], on: undefined, background: true });
+    expect(() => parseRunArgs(['&'])).toThrow('usage: run');
+  });
+
+  it('ps adds a SPEC column once a process speculated, and a twin line under one in WAIT_CONFIRM', () => {
+    const base = { prog: 'pingpong', args: [], peer: NODE, cpuMs: 1500 };
+    const rows = [
+      { ...base, pid: 'a.1', state: 'RUNNING' as const, startedAt: 1, speculation: { depth: 3, predictions: 9, hits: 5, rollbacks: 1, savedMs: 40 } },
+      { ...base, pid: 'a.2', state: 'WAITING' as const, startedAt: 2, speculation: { depth: 0, predictions: 2, hits: 2, rollbacks: 0, savedMs: 8 } },
+      { ...base, pid: 'a.3', state: 'RUNNING' as const, startedAt: 3 },
+    ];
+    expect(stripAnsi(formatPs(rows))).toBe(
+      [
+        'PID  PROGRAM   PEER      STATE          CPU   SPEC',
+        'a.1  pingpong  a1f00d5e  WAIT_CONFIRM  1.5s  3/5/1',
+        '  ↳  twin      a1f00d5e  STOPPED ×3',
+        'a.2  pingpong  a1f00d5e  WAITING       1.5s  0/2/0',
+        'a.3  pingpong  a1f00d5e  RUNNING       1.5s      -',
+        '',
+      ].join('\n'),
+    );
+    expect(formatPs(rows)).toContain('\x1b[33mWAIT_CONFIRM');
+    expect(formatPs(rows)).toContain('\x1b[35mSTOPPED ×3');
+    // Without speculation, ps stays as narrow as before.
+    expect(stripAnsi(formatPs([rows[2]!])).split('\n')[0]).toBe('PID  PROGRAM   PEER      STATE     CPU');
+  });
+});
+
 describe('Shell.complete', () => {
   it('offers commands first, programs after run (past --on), peers after --on, commands after help', async () => {
     const shell = new Shell(new FakeBackend());
@@ -528,5 +613,7 @@ describe('Shell.complete', () => {
     expect(shell.complete('help ')).toContain('kill');
     expect(shell.complete('help kill ')).toEqual([]);
     expect(shell.complete('ls ')).toEqual([]);
+    expect(shell.complete('migrate a1b2c3.1 ')).toEqual(['7e57ab1e', 'a1b2c3d4', 'a1f00d5e']);
+    expect(shell.complete('migrate ')).toEqual([]);
   });
 });

@@ -1,17 +1,17 @@
 // The terminal's command language: a tokenizer with quotes and escapes, and an interpreter for
-// run, ps, kill, peers, the file commands (ls, cat, cp, mv, rm, mkdir, cd, pwd), help and clear.
+// run (in the foreground, or with a trailing & in the background), ps, kill, migrate, peers, the file commands (ls, cat, cp, mv, rm, mkdir, cd, pwd), help and clear.
 // Paths are resolved against the shell's working directory (at first /cluster, the cluster
 // filesystem) and handed to the backend absolute. Pure: no xterm, no DOM. It runs against a
 // ShellBackend (the kernel, through the tab's adapter) and writes to a ShellConsole (the screen).
 import type { PeerId, PeerKind } from '../../kernel/types.ts';
-import type { Pid } from '../../kernel/process/protocol.ts';
+import type { Pid, SpeculationStats } from '../../kernel/process/protocol.ts';
 import type { PeerState } from '../../servers/synchronizer/protocol.ts';
 import { formatLoad, formatRtt, formatUptime, shortId } from '../format.ts';
 import { SGR, paint, visibleWidth } from './ansi.ts';
 
 // ---- what the interpreter runs against ----
 
-export type { Pid };
+export type { Pid, SpeculationStats };
 
 /** Thread states, as DESIGN.md names them. */
 export type ProcessState = 'READY' | 'RUNNING' | 'WAITING' | 'WAIT_CONFIRM' | 'STOPPED' | 'MIGRATING' | 'EXITED';
@@ -31,6 +31,14 @@ export interface ProcessRow {
   exitCode?: number;
   /** Wall-clock ms at start; ps lists by it (rows without it stay in the order given). */
   startedAt?: number;
+  /** Fork On Wait counters; depth > 0: it runs ahead in WAIT_CONFIRM with that many STOPPED twins. */
+  speculation?: SpeculationStats;
+}
+
+/** Where a process runs after a migrate, and how long it was stopped for the move. */
+export interface MoveResult {
+  peer: PeerId;
+  freezeMs: number;
 }
 
 /** One peer as `peers` lists it. A Synchronizer PeerView is one. */
@@ -86,6 +94,8 @@ export interface ShellBackend {
   run(prog: string, args: string[], opts: { on?: PeerId; io: ProcessIO }): Promise<ProcessHandle>;
   ps(): Promise<ProcessRow[]>;
   kill(pid: Pid): Promise<void>;
+  /** Moves a running process to peer `to` (a full id). Rejects with the reason it cannot. */
+  migrate(pid: Pid, to: PeerId): Promise<MoveResult>;
   peers(): Promise<PeerRow[]>;
   /** Paths given to the file methods are absolute and normalized: "/", "/cluster/docs". */
   ls(path: string): Promise<DirEntry[]>;
@@ -200,11 +210,17 @@ export interface RunArgs {
   args: string[];
   /** The peer as the user typed it (an id or an id prefix). */
   on: string | undefined;
+  /** A trailing `&`: run it in the background (the prompt comes back at once). Set only when true. */
+  background?: true;
 }
 
 /** run's words after "run": `[--on <peer>] <prog> [args…] [--on <peer>]`, also `--on=<peer>`.
  *  A `--` right after the program passes everything after it to the program untouched. */
-export function parseRunArgs(words: readonly string[]): RunArgs {
+export function parseRunArgs(all: readonly string[]): RunArgs {
+  // A trailing & (its own word, as in a POSIX shell) sends it to the background.
+  const background = all.at(-1) === '&';
+  const words = background ? all.slice(0, -1) : all;
+  const result = (r: RunArgs): RunArgs => (background ? { ...r, background: true } : r);
   let on: string | undefined;
   const setOn = (v: string | undefined) => {
     if (v === undefined || v === '') throw new UsageError('--on needs a peer id (or a prefix of one)');
@@ -224,9 +240,9 @@ export function parseRunArgs(words: readonly string[]): RunArgs {
     } else break;
   }
   const prog = words[i];
-  if (prog === undefined || prog === '') throw new UsageError('usage: run <prog> [args…] [--on <peer>]');
+  if (prog === undefined || prog === '') throw new UsageError('usage: run <prog> [args…] [--on <peer>] [&]');
   let args = words.slice(i + 1);
-  if (args[0] === '--') return { prog, args: args.slice(1), on };
+  if (args[0] === '--') return result({ prog, args: args.slice(1), on });
   // A trailing --on belongs to run.
   const n = args.length;
   if (n >= 2 && args[n - 2] === '--on') {
@@ -238,7 +254,7 @@ export function parseRunArgs(words: readonly string[]): RunArgs {
   } else if (n >= 1 && args[n - 1] === '--on') {
     setOn(undefined);
   }
-  return { prog, args, on };
+  return result({ prog, args, on });
 }
 
 /** The one peer whose id starts with `prefix` (case-insensitive; an exact id always wins).
@@ -338,22 +354,45 @@ export function sortByStart<T extends { startedAt?: number | undefined }>(rows: 
   return [...rows].sort((a, b) => a.startedAt! - b.startedAt!);
 }
 
+/** Fork On Wait counters as ps shows them: "depth/hits/rollbacks", e.g. "2/5/1". */
+export function formatSpec(s: SpeculationStats | undefined): string {
+  return s ? `${s.depth}/${s.hits}/${s.rollbacks}` : '-';
+}
+
+/** The state a row shows: a process with outstanding speculations runs ahead in WAIT_CONFIRM. */
+export function shownState(p: { state: ProcessState; speculation?: SpeculationStats | undefined }): ProcessState {
+  return p.speculation && p.speculation.depth > 0 && p.state !== 'EXITED' ? 'WAIT_CONFIRM' : p.state;
+}
+
+/** The process table. A SPEC column (depth/hits/rollbacks) appears once some process speculated;
+ *  a process running ahead in WAIT_CONFIRM has a "↳ twin" line for its STOPPED twins below it. */
 export function formatPs(rows: readonly ProcessRow[]): string {
-  const table = [
-    ['PID', 'PROGRAM', 'PEER', 'STATE', 'CPU'].map((h) => paint('bold', h)),
-    ...sortByStart(rows).map((p) => {
-      const state = p.state === 'EXITED' && p.exitCode !== undefined ? `EXITED (${p.exitCode})` : p.state;
-      const style = STATE_STYLE[p.state];
-      return [
-        p.pid,
-        [p.prog, ...p.args].map(quoteWord).join(' '),
-        shortId(p.peer),
-        style ? paint(style, state) : state,
-        formatCpu(p.cpuMs),
-      ];
-    }),
-  ];
-  return formatColumns(table, ['left', 'left', 'left', 'left', 'right']);
+  const spec = rows.some((p) => p.speculation !== undefined);
+  const cell = (state: ProcessState, text: string) => {
+    const style = STATE_STYLE[state];
+    return style ? paint(style, text) : text;
+  };
+  const table: string[][] = [['PID', 'PROGRAM', 'PEER', 'STATE', 'CPU', ...(spec ? ['SPEC'] : [])].map((h) => paint('bold', h))];
+  for (const p of sortByStart(rows)) {
+    const state = shownState(p);
+    const text = state === 'EXITED' && p.exitCode !== undefined ? `EXITED (${p.exitCode})` : state;
+    table.push([
+      p.pid,
+      [p.prog, ...p.args].map(quoteWord).join(' '),
+      shortId(p.peer),
+      cell(state, text),
+      formatCpu(p.cpuMs),
+      ...(spec ? [formatSpec(p.speculation)] : []),
+    ]);
+    const depth = state === 'WAIT_CONFIRM' ? (p.speculation?.depth ?? 0) : 0;
+    if (depth > 0) table.push([paint('dim', '  ↳'), paint('dim', 'twin'), shortId(p.peer), cell('STOPPED', `STOPPED ×${depth}`), '', ...(spec ? [''] : [])]);
+  }
+  return formatColumns(table, ['left', 'left', 'left', 'left', 'right', 'right']);
+}
+
+/** What migrate prints: "4f2a1c.3 moved to ab12cd34 (stopped 12 ms)". */
+export function formatMoved(pid: Pid, m: MoveResult): string {
+  return `${pid} moved to ${shortId(m.peer)} (stopped ${Math.round(m.freezeMs)} ms)`;
 }
 
 const PEER_ORDER: Record<PeerState, number> = { self: 0, connected: 1, gossip: 2 };
@@ -402,16 +441,32 @@ export interface CommandHelp {
 
 export const COMMANDS: Record<string, CommandHelp> = {
   run: {
-    usage: 'run <prog> [args…] [--on <peer>]',
-    summary: 'run a program in the foreground',
+    usage: 'run <prog> [args…] [--on <peer>] [&]',
+    summary: 'run a program (with a final &: in the background)',
     details:
       'Its output appears here and what you type goes to its stdin, a line at a time.\n' +
       'Ctrl-C kills it (press again to detach if it does not exit); Ctrl-D ends its input.\n' +
       '--on runs it on a given peer: any unambiguous prefix of the peer id will do.\n' +
+      'A final & runs it in the background: its output still appears here, its stdin is empty,\n' +
+      'and the prompt comes back at once (stop it with kill).\n' +
       'Use -- after the program to pass a literal --on to it.',
   },
-  ps: { usage: 'ps', summary: 'list the processes of the cluster', details: 'Exited processes stay listed for a short while, with their exit code.' },
+  ps: {
+    usage: 'ps',
+    summary: 'list the processes of the cluster',
+    details:
+      'Exited processes stay listed for a short while, with their exit code.\n' +
+      'SPEC (once a process speculated, Fork On Wait): outstanding speculations/hits/rollbacks;\n' +
+      'a process running ahead is WAIT_CONFIRM, with its STOPPED twins on the line below it.',
+  },
   kill: { usage: 'kill <pid>', summary: 'stop a process', details: 'The pid as ps shows it, e.g. 4f2a1c.3: it works for a process on any peer.' },
+  migrate: {
+    usage: 'migrate <pid> <peer>',
+    summary: 'move a running process to another peer',
+    details:
+      'It is stopped, its memory and state cross to the peer, and it goes on there; its output\n' +
+      'still comes here. <peer>: any unambiguous prefix of the peer id, as for run --on.',
+  },
   peers: { usage: 'peers', summary: 'list the peers of the cluster' },
   ls: { usage: 'ls [path]', summary: 'list a directory (default: the current one)' },
   cat: { usage: 'cat <path>', summary: 'print a file' },
@@ -455,7 +510,8 @@ export class Shell {
   }
 
   /** Words that may complete the word at the end of `before` (the line up to the cursor): command
-   *  names first, program names after run, peer ids after --on, command names after help.
+   *  names first, program names after run, peer ids after --on and after migrate's pid, command
+   *  names after help.
    *  Unfiltered by the partial word; the line editor filters. */
   complete(before: string): string[] {
     const cut = Math.max(before.lastIndexOf(' '), before.lastIndexOf('\t'));
@@ -468,6 +524,7 @@ export class Shell {
     if (prev.length === 0) return COMMAND_NAMES;
     const [cmd, ...rest] = prev;
     if (cmd === 'help') return rest.length === 0 ? COMMAND_NAMES : [];
+    if (cmd === 'migrate') return rest.length === 1 ? this.peerIds : [];
     if (cmd !== 'run') return [];
     if (rest.at(-1) === '--on') return this.peerIds;
     // The program name comes after any leading --on options.
@@ -501,8 +558,15 @@ export class Shell {
           con.print(formatPs(await this.backend.ps()));
           break;
         case 'kill':
-          await this.backend.kill(this.pidArg(args));
+          await this.backend.kill(this.pidArg(cmd, args.length === 1 ? args : []));
           break;
+        case 'migrate': {
+          if (args.length !== 2) throw new UsageError(`usage: ${COMMANDS.migrate!.usage}`);
+          const pid = this.pidArg(cmd, [args[0]!]);
+          const to = resolvePeer(args[1]!, await this.backend.peers());
+          con.print(formatMoved(pid, await this.backend.migrate(pid, to)) + '\n');
+          break;
+        }
         case 'peers':
           this.noArgs(cmd, args);
           con.print(formatPeers(await this.backend.peers()));
@@ -598,8 +662,8 @@ export class Shell {
     if (args.length > 0) throw new UsageError(`usage: ${COMMANDS[cmd]!.usage}`);
   }
 
-  private pidArg(args: string[]): Pid {
-    if (args.length !== 1) throw new UsageError(`usage: ${COMMANDS.kill!.usage}`);
+  private pidArg(cmd: string, args: string[]): Pid {
+    if (args.length !== 1) throw new UsageError(`usage: ${COMMANDS[cmd]!.usage}`);
     const s = args[0]!;
     if (!PID_RE.test(s)) throw new UsageError(`not a pid: ${s} (pids look like 4f2a1c.3, see ps)`);
     return s.toLowerCase();
@@ -647,8 +711,9 @@ export class Shell {
   }
 
   private async run(words: string[], con: ShellConsole): Promise<void> {
-    const { prog, args, on } = parseRunArgs(words);
+    const { prog, args, on, background } = parseRunArgs(words);
     const peer = on === undefined ? undefined : resolvePeer(on, await this.backend.peers());
+    if (background) return this.runInBackground(prog, args, peer, con);
     // Whether the process's output left the cursor mid-line (the status line then starts a new one).
     let midLine = false;
     const track = (b: Uint8Array) => {
@@ -710,5 +775,26 @@ export class Shell {
     } finally {
       con.foreground(undefined);
     }
+  }
+
+  /** Starts a process that does not take the keyboard: its stdin is closed at once, its output
+   *  and its end are printed as they come (the console keeps the prompt intact around them). */
+  private async runInBackground(prog: string, args: string[], peer: PeerId | undefined, con: ShellConsole): Promise<void> {
+    const proc = await this.backend.run(prog, args, {
+      ...(peer !== undefined ? { on: peer } : {}),
+      io: { onStdout: (b) => con.stdout(b), onStderr: (b) => con.stderr(b) },
+    });
+    const pid = proc.pid;
+    con.print(paint('dim', `[pid ${pid} running in the background]`) + '\n');
+    Promise.resolve()
+      .then(() => proc.closeStdin())
+      .catch(() => {}); // it may have ended already
+    proc.exit.then(
+      (e) => {
+        if (e.message !== undefined && e.message !== '') con.error(`[pid ${pid}: ${oneLine(e.message)}]`);
+        con.print(paint('dim', `[pid ${pid} exited with code ${e.code}]`) + '\n');
+      },
+      (err: unknown) => con.error(`[pid ${pid} lost: ${message(err)}]`),
+    );
   }
 }

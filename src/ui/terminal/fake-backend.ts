@@ -29,9 +29,16 @@ export interface FakeBackendOptions {
 }
 
 export class FakeBackend implements ShellBackend {
-  readonly calls: { run: { prog: string; args: string[]; on: string | undefined }[]; kill: Pid[]; stdin: string[]; eof: Pid[] } = {
+  readonly calls: {
+    run: { prog: string; args: string[]; on: string | undefined }[];
+    kill: Pid[];
+    migrate: { pid: Pid; to: string }[];
+    stdin: string[];
+    eof: Pid[];
+  } = {
     run: [],
     kill: [],
+    migrate: [],
     stdin: [],
     eof: [],
   };
@@ -188,6 +195,16 @@ export class FakeBackend implements ShellBackend {
     // "stubborn" stands for a process on a peer that no longer answers: it never exits.
     if (p.row.prog === 'stubborn') return;
     this.later(() => p.finish(137, 'killed'));
+  }
+
+  /** Moves a live process to a listed peer: it stops for 12 ms. */
+  async migrate(pid: Pid, to: string): Promise<{ peer: string; freezeMs: number }> {
+    this.calls.migrate.push({ pid, to });
+    const p = this.procs.get(pid);
+    if (!p || p.row.state === 'EXITED') throw new Error(`no such process: ${pid}`);
+    if (p.row.peer === to) throw new Error(`${pid} already runs on ${to.slice(0, 8)}`);
+    p.row = { ...p.row, peer: to };
+    return { peer: to, freezeMs: 12 };
   }
 
   async peers(): Promise<PeerRow[]> {

@@ -228,6 +228,24 @@ export class LineEditor {
     this.cur = 0;
   }
 
+  /** Command mode: what erases the prompt and the line being edited, leaving the cursor at the
+   *  start of the prompt's first row, so that output of a background process can go there.
+   *  redraw() puts them back below it. '' in other modes. */
+  hide(): string {
+    if (this._mode !== 'command') return '';
+    const up = Math.floor(this.shown / this._cols);
+    this.shown = 0;
+    this.dirty = true;
+    return (up > 0 ? `${CSI}${up}A` : '') + `\r${CSI}J`;
+  }
+
+  /** Command mode: the prompt and the line, drawn again from the cursor's row (after hide()). */
+  redraw(): string {
+    if (this._mode !== 'command') return '';
+    this.dirty = false;
+    return this.render();
+  }
+
   /** Input from the terminal (xterm's onData). */
   feed(data: string): EditorResult {
     this.begin();

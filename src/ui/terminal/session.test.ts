@@ -58,7 +58,7 @@ describe('TerminalSession', () => {
     const { screen, session } = setup();
     session.input('help\r');
     await session.whenIdle();
-    expect(screen.text).toMatch(/^\$ help\nrun <prog> \[args…\] \[--on <peer>\] +run a program/m);
+    expect(screen.text).toMatch(/^\$ help\nrun <prog> \[args…\] \[--on <peer>\] \[&\] +run a program/m);
     expect(screen.text).toMatch(/^kill <pid> +stop a process$/m);
     expect(screen.cursorLine).toBe('$');
     expect(screen.cursor.x).toBe(2);
@@ -208,6 +208,36 @@ describe('TerminalSession', () => {
     await session.whenIdle();
     expect(screen.text).toBe('$');
     expect(screen.cursor).toEqual({ x: 2, y: 0 });
+  });
+
+  it('output of a background process goes above the prompt, and the line being typed stays as it was', async () => {
+    const { screen, session, backend } = setup(new FakeBackend(), 30);
+    session.input('run spin &\r');
+    await session.whenIdle();
+    const spin = backend.procs.get('a1b2c3.1')!;
+    // A long line being typed, wrapped over two rows, the cursor moved back into it.
+    session.input('echo ' + 'x'.repeat(30) + '\x1b[D\x1b[D');
+    spin.io.onStdout(new TextEncoder().encode('tick 1\ntick 2\n'));
+    spin.io.onStdout(new TextEncoder().encode('partial'));
+    spin.finish(0);
+    await until(() => screen.text.includes('exited'), 'the end of spin');
+    expect(screen.text.split('\n').slice(1)).toEqual([
+      '$ run spin &',
+      '[pid a1b2c3.1 running in the b',
+      'ackground]',
+      'tick 1',
+      'tick 2',
+      'partial',
+      '[pid a1b2c3.1 exited with code',
+      ' 0]',
+      '$ echo xxxxxxxxxxxxxxxxxxxxxxx',
+      'xxxxxxx',
+    ]);
+    // The cursor is still where it was in the line, and editing goes on from there.
+    expect(screen.cursor).toEqual({ x: 5, y: 10 });
+    session.input('!\r');
+    await session.whenIdle();
+    expect(session.history.at(-1)).toBe('echo ' + 'x'.repeat(28) + '!xx');
   });
 
   it('writes nothing after dispose', async () => {

@@ -71,17 +71,18 @@ export class TerminalSession {
       complete: (before) => this.shell.complete(before),
     });
     this.console = {
-      print: (text) => this.write(toCrlf(text)),
-      error: (message) => {
-        if (!this.atLineStart) this.write('\r\n');
-        this.write(paint('red', message) + '\r\n');
-      },
+      print: (text) => this.aside(() => this.write(toCrlf(text))),
+      error: (message) =>
+        this.aside(() => {
+          if (!this.atLineStart) this.write('\r\n');
+          this.write(paint('red', message) + '\r\n');
+        }),
       clear: () => {
         this.write('\x1b[H\x1b[2J\x1b[3J');
         this.atLineStart = true;
       },
-      stdout: (bytes) => this.write(this.stdoutStream.push(bytes)),
-      stderr: (bytes) => this.write(this.stderrStream.push(bytes)),
+      stdout: (bytes) => this.aside(() => this.write(this.stdoutStream.push(bytes))),
+      stderr: (bytes) => this.aside(() => this.write(this.stderrStream.push(bytes))),
       foreground: (job) => this.foreground(job),
     };
   }
@@ -141,6 +142,21 @@ export class TerminalSession {
     this.sink(data);
     const visible = data.replace(TRAILING_SGR, '');
     if (visible !== '') this.atLineStart = visible.endsWith('\n');
+  }
+
+  /** Writes output of a background process. At the prompt it goes above it: the prompt and the
+   *  line being typed are erased, the output written, and they are drawn again below it (a
+   *  partial last line of output is ended first, so the prompt starts a row of its own). */
+  private aside(write: () => void): void {
+    if (this.editor.mode !== 'command' || this.disposed) {
+      write();
+      return;
+    }
+    this.write(this.editor.hide());
+    this.atLineStart = true;
+    write();
+    if (!this.atLineStart) this.write('\r\n');
+    this.write(this.editor.redraw());
   }
 
   private apply(r: EditorResult): void {
