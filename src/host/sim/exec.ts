@@ -48,6 +48,8 @@ interface SimProcess {
   calls: Map<number, (r: KernelReply) => void>;
   cancel?: () => void;
   done: boolean;
+  /** Bytes of output posted so far (the next `out`'s `at`). */
+  outAt: number;
 }
 
 export class SimExecution implements ExecutionDriver {
@@ -88,7 +90,7 @@ export class SimExecution implements ExecutionDriver {
           this.emit(exec, { t: 'exit', pid: msg.spec.pid, code: 1, message: 'not a sim program', cpuMs: 0 });
           return;
         }
-        const p: SimProcess = { spec: msg.spec, steps, next: 0, cpuMs: 0, children: [], calls: new Map(), done: false };
+        const p: SimProcess = { spec: msg.spec, steps, next: 0, cpuMs: 0, children: [], calls: new Map(), done: false, outAt: 0 };
         this.procs.set(msg.spec.pid, { exec, p });
         this.emit(exec, { t: 'state', pid: msg.spec.pid, state: 'RUNNING', cpuMs: 0 });
         this.step(exec, p);
@@ -124,7 +126,9 @@ export class SimExecution implements ExecutionDriver {
   }
 
   private out(exec: number, p: SimProcess, text: string, fd: 1 | 2 = 1): void {
-    this.emit(exec, { t: 'out', pid: p.spec.pid, fd, data: new TextEncoder().encode(text) });
+    const data = new TextEncoder().encode(text);
+    this.emit(exec, { t: 'out', pid: p.spec.pid, fd, data, at: p.outAt });
+    p.outAt += data.length;
   }
 
   private step(exec: number, p: SimProcess): void {

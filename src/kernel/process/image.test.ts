@@ -65,6 +65,8 @@ function image(extra: Partial<ProcessImage> = {}): ProcessImage {
     stdin: { data: enc.encode('unread'), ended: true },
     unacked: 4096,
     cpuMs: 12.5,
+    outAt: 77,
+    specNext: 3,
     ...extra,
   };
 }

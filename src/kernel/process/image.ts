@@ -2,7 +2,7 @@
 // on another peer (the Dispatcher migrates processes with it; DESIGN.md "One snapshot, three
 // uses"). The thread snapshot (memory, globals, Asyncify stack, WASI fd table, lshapes state,
 // pending host call) plus what lives outside the thread: the process's private `/tmp`, its
-// unread stdin, its output flow-control state and its CPU time. `/` (the samples, the same on
+// unread stdin, its output flow-control state, its output offset and its CPU time. `/` (the samples, the same on
 // every executor) and `/cluster` (the same filesystem everywhere) are not carried: the fd table
 // names their nodes, which stay valid.
 //
@@ -70,6 +70,10 @@ export interface ProcessImage {
   /** Output posted and not acknowledged by `out.ack` yet (0 without flow control). */
   unacked: number;
   cpuMs: number;
+  /** Offset of the next output byte (stdout and stderr together): `out.at` goes on from here. */
+  outAt: number;
+  /** The number of the process's next speculation (`<pid>~<n>`), so ids stay unique after a move. */
+  specNext: number;
 }
 
 // ───────────────────────────── /tmp ─────────────────────────────
@@ -201,6 +205,8 @@ export function encodeImage(image: ProcessImage): Uint8Array {
     stdin: image.stdin,
     unacked: image.unacked,
     cpuMs: image.cpuMs,
+    outAt: image.outAt,
+    specNext: image.specNext,
   });
 }
 
@@ -284,5 +290,8 @@ function fromRaw(raw: unknown): ProcessImage {
     stdin,
     unacked: count(r.unacked, 'unacked'),
     cpuMs: count(r.cpuMs, 'cpuMs'),
+    // absent in images of older executors of this version: start from 0 / 1
+    outAt: r.outAt === undefined ? 0 : count(r.outAt, 'outAt'),
+    specNext: r.specNext === undefined ? 1 : count(r.specNext, 'specNext'),
   };
 }

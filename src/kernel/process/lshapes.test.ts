@@ -99,7 +99,7 @@ describe('lshapes state in snapshots', () => {
     expect(a.out.text()).toBe('');
     expect(b.out.text()).toBe('a: ok "for a"\nb: ok "for b"\nc: ok "for c, from a call" token yes\n');
     // the reply goes to the caller's reply port for its own token
-    expect(b.requests).toEqual([{ op: 'send', to: 'bbbbbb.2', port: '#reply:7', data: enc('from the mailbox'), token: 0 }]);
+    expect(b.requests).toEqual([{ op: 'send', to: 'bbbbbb.2', port: '#reply:7', data: enc('from the mailbox'), token: 0, seq: 1 }]);
   });
 
   it('a thread blocked in call does not send again when restored, and takes the reply there', async () => {
@@ -112,10 +112,10 @@ describe('lshapes state in snapshots', () => {
     r = t.run();
     expect(t.waitingOn?.name).toBe('call');
     expect(a.requests).toEqual([
-      { op: 'send', to: 'pppppp.1', port: 'ctl', data: enc("child got 'hi' from handle 0, arg 'z'"), token: 1 },
+      { op: 'send', to: 'pppppp.1', port: 'ctl', data: enc("child got 'hi' from handle 0, arg 'z'"), token: 1, seq: 1 },
     ]);
     const snap = t.snapshot();
-    expect((snap.hostState['lshapes'] as LshapesSnapshot).calling).toEqual({ token: 1, reply: null, error: 0 });
+    expect((snap.hostState['lshapes'] as LshapesSnapshot).calling).toEqual({ token: 1, reply: null, error: 0, to: 'pppppp.1', port: 'ctl', timeoutMs: -1 });
     a.ls.dispose();
 
     const b = host(['child', 'z'], 'pppppp.1');

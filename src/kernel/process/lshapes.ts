@@ -17,6 +17,13 @@
 // thread restored while blocked re-issues its call: recv and wait start their timeout again, a
 // call in flight is not sent again (it waits for the same reply token), a spawn in flight IS
 // issued again (the Scheduler must not migrate a process before its spawn was answered).
+//
+// Sequence numbers: every send, call and reply carries `seq` (per sender, from 1); a delivery
+// with a `seq` not above the last one seen from its sender is a repeat (a sender restarted from
+// a checkpoint sends again) and is dropped. Both counters are in the snapshot.
+//
+// Fork On Wait (executor.ts) sees a call waiting for its reply through pendingCall(), settles it
+// early with a predicted reply (settleCall) and takes the real reply before it gets here.
 
 import type { HostFunction, HostModule, HostResult, MemoryAccess } from '../wasm/host-calls.ts';
 import { Errno } from '../wasi/errno.ts';
@@ -39,6 +46,8 @@ const REPLY_PORT = '#reply:';
 export const NOREPLY_PORT = '#noreply:';
 /** Calls received and not answered yet, at most. */
 const MAX_REPLY_TOKENS = 4096;
+/** Senders whose last `seq` is remembered, at most (the oldest is forgotten first). */
+const MAX_SEEN_SENDERS = 4096;
 
 export interface LshapesOptions {
   pid: Pid;
@@ -52,6 +61,8 @@ export interface LshapesOptions {
   setTimer?: (ms: number, fn: () => void) => () => void;
   /** A bad pointer: return EFAULT (default), or throw ProcessExit to end the process. */
   onFault?: (call: string, fault: Fault) => void;
+  /** The message of a call settled early (settleCall) could not be sent: the real result is this errno. */
+  onCallFailed?: (token: number, errno: number) => void;
 }
 
 interface Message {
@@ -68,6 +79,18 @@ interface Calling {
   reply: Uint8Array | null;
   /** errno of a failed send (the target is gone), 0 while none. */
   error: number;
+  /** The callee, its port and the call's timeout (< 0: none): what Fork On Wait predicts by. */
+  to?: Pid;
+  port?: string;
+  timeoutMs?: number;
+}
+
+/** A call blocked waiting for its reply, as Fork On Wait sees it. */
+export interface PendingCall {
+  token: number;
+  to: Pid;
+  port: string;
+  timeoutMs: number;
 }
 
 /** Plain data: carried in a thread snapshot. */
@@ -86,6 +109,10 @@ export interface LshapesSnapshot {
   nextReplyToken: number;
   nextCallToken: number;
   calling: Calling | null;
+  /** The last `seq` this process sent (absent in older snapshots: 0). */
+  sendSeq?: number;
+  /** The last `seq` seen from each sender. */
+  lastSeen?: [from: Pid, seq: number][];
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -122,6 +149,7 @@ export class LshapesHost implements HostModule {
   private readonly request: LshapesOptions['request'];
   private readonly setTimer: NonNullable<LshapesOptions['setTimer']>;
   private readonly onFault: LshapesOptions['onFault'];
+  private readonly onCallFailed: LshapesOptions['onCallFailed'];
 
   private handles = new Map<number, Pid>();
   private handleOf = new Map<Pid, number>();
@@ -138,6 +166,10 @@ export class LshapesHost implements HostModule {
   private nextReplyToken = 1;
   private nextCallToken = 1;
   private calling: Calling | null = null;
+  /** The port a blocked recv waits on. */
+  private receiving: string | null = null;
+  private sendSeq = 0;
+  private lastSeen = new Map<Pid, number>();
 
   private inflight = 0;
   private inflightBytes = 0;
@@ -153,13 +185,15 @@ export class LshapesHost implements HostModule {
     this.request = options.request;
     this.setTimer = options.setTimer ?? defaultSetTimer;
     this.onFault = options.onFault;
+    this.onCallFailed = options.onCallFailed;
   }
 
   // ───────────────────────────── from the kernel ─────────────────────────────
 
-  /** A message for one of this process's ports (a `deliver`). */
-  deliver(port: string, from: Pid, token: number, data: Uint8Array): void {
+  /** A message for one of this process's ports (a `deliver`); `seq`: see accept(). */
+  deliver(port: string, from: Pid, token: number, data: Uint8Array, seq?: number): void {
     if (this.disposed) return;
+    if (seq !== undefined && !this.accept(from, seq)) return;
     if (port.startsWith(NOREPLY_PORT)) {
       const c = this.calling;
       if (c && !c.reply && !c.error && port === NOREPLY_PORT + c.token) {
@@ -186,6 +220,61 @@ export class LshapesHost implements HostModule {
     this.wake();
   }
 
+  /**
+   * Whether a delivery numbered `seq` from `from` is new (it is then counted as seen); false for
+   * a repeat (a sender restarted from a checkpoint sent it again).
+   */
+  accept(from: Pid, seq: number): boolean {
+    if (!Number.isSafeInteger(seq) || seq < 1) return true; // not numbered: as before
+    const last = this.lastSeen.get(from) ?? 0;
+    if (seq <= last) return false;
+    this.lastSeen.delete(from); // re-inserted last: the map's order is the forgetting order
+    this.lastSeen.set(from, seq);
+    if (this.lastSeen.size > MAX_SEEN_SENDERS) this.lastSeen.delete(this.lastSeen.keys().next().value as Pid);
+    return true;
+  }
+
+  /**
+   * Whether the process is blocked waiting for a message to `port` now: in recv on it with
+   * nothing queued there, or in a call whose reply (or no-reply) port it is. Fork On Wait hands a
+   * speculative message over only then: a message merely queued has not influenced anything.
+   */
+  wants(port: string): boolean {
+    if (!this.waiter) return false;
+    if (this.receiving !== null) return this.receiving === port && !this.queues.get(port)?.length;
+    const c = this.calling;
+    return !!c && !c.reply && !c.error && (port === REPLY_PORT + c.token || port === NOREPLY_PORT + c.token);
+  }
+
+  /**
+   * Forgets that `seq` from `from` (and anything after it) was seen: that message was dropped
+   * unread (it depended on a cancelled speculation), and its sender sends it again.
+   */
+  unaccept(from: Pid, seq: number): void {
+    const last = this.lastSeen.get(from);
+    if (last !== undefined && last >= seq) this.lastSeen.set(from, seq - 1);
+  }
+
+  /** The call the process is blocked in, waiting for its reply (null: none). */
+  pendingCall(): PendingCall | null {
+    const c = this.calling;
+    if (!c || c.reply || c.error || c.to === undefined || c.port === undefined) return null;
+    return { token: c.token, to: c.to, port: c.port, timeoutMs: c.timeoutMs ?? -1 };
+  }
+
+  /**
+   * Answers the pending call `token` now, as if `reply` (errno 0) or the error `errno` had
+   * arrived: Fork On Wait's predicted result, or the real one handed to a restored twin.
+   */
+  settleCall(token: number, reply: Uint8Array | null, errno = 0): boolean {
+    const c = this.calling;
+    if (!c || c.reply || c.error || c.token !== token) return false;
+    if (errno) c.error = errno;
+    else c.reply = reply ?? new Uint8Array(0);
+    this.wake();
+    return true;
+  }
+
   /** Ports with messages waiting. */
   get mailboxPorts(): number {
     return this.queues.size;
@@ -207,6 +296,7 @@ export class LshapesHost implements HostModule {
   dispose(): void {
     this.disposed = true;
     this.waiter = null;
+    this.receiving = null;
     this.cancelTimer?.();
     this.cancelTimer = null;
   }
@@ -246,6 +336,8 @@ export class LshapesHost implements HostModule {
       nextReplyToken: this.nextReplyToken,
       nextCallToken: this.nextCallToken,
       calling: this.calling ? { ...this.calling, reply: this.calling.reply?.slice() ?? null } : null,
+      sendSeq: this.sendSeq,
+      lastSeen: [...this.lastSeen],
     };
   }
 
@@ -271,6 +363,13 @@ export class LshapesHost implements HostModule {
     this.nextReplyToken = s.nextReplyToken;
     this.nextCallToken = s.nextCallToken;
     this.calling = s.calling ? { ...s.calling } : null;
+    this.sendSeq = Number.isSafeInteger(s.sendSeq) ? s.sendSeq! : 0;
+    this.lastSeen = new Map(Array.isArray(s.lastSeen) ? s.lastSeen : []);
+    // A call blocked in the instance this state replaces must not wake into the restored one.
+    this.waiter = null;
+    this.receiving = null;
+    this.cancelTimer?.();
+    this.cancelTimer = null;
   }
 
   // ───────────────────────────── the calls ─────────────────────────────
@@ -328,6 +427,7 @@ export class LshapesHost implements HostModule {
     return new Promise<number>((resolve, reject) => {
       const done = (f: () => number): void => {
         this.waiter = null;
+        this.receiving = null;
         this.cancelTimer?.();
         this.cancelTimer = null;
         try {
@@ -356,7 +456,7 @@ export class LshapesHost implements HostModule {
   private post(to: Pid, port: string, data: Uint8Array, token: number): Promise<number> {
     this.inflight++;
     this.inflightBytes += data.length;
-    return this.request({ op: 'send', to, port, data, token }).then(
+    return this.request({ op: 'send', to, port, data, token, seq: ++this.sendSeq }).then(
       (r) => {
         this.inflight--;
         this.inflightBytes -= data.length;
@@ -552,7 +652,9 @@ export class LshapesHost implements HostModule {
         if (now !== null) return now;
         const t = i32(timeoutMs);
         if (t === 0) return Errno.TIMEDOUT;
-        return self.block(t, attempt, () => Errno.TIMEDOUT);
+        const blocked = self.block(t, attempt, () => Errno.TIMEDOUT);
+        self.receiving = name;
+        return blocked;
       },
 
       call(to, port, portLen, data, dataLen, buf, cap, lenOut, timeoutMs) {
@@ -569,12 +671,16 @@ export class LshapesHost implements HostModule {
           const payload = bytes(data, dataLen);
           const token = self.nextCallToken;
           self.nextCallToken = (self.nextCallToken % 0x7fffffff) + 1;
-          const c: Calling = { token, reply: null, error: 0 };
+          const c: Calling = { token, reply: null, error: 0, to: pid, port: n, timeoutMs: i32(timeoutMs) };
           self.calling = c;
           void self.post(pid, n, payload, token).then((errno) => {
-            if (errno !== 0 && self.calling === c && !c.reply) {
+            if (errno === 0) return;
+            if (self.calling === c && !c.reply && !c.error) {
               c.error = errno;
               self.wake();
+            } else if (self.calling !== c) {
+              // settled early by a prediction: the real result is this failure
+              self.onCallFailed?.(token, errno);
             }
           });
         }

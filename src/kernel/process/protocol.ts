@@ -11,6 +11,30 @@ export type Pid = string;
 
 export type ProcessState = 'READY' | 'RUNNING' | 'WAITING' | 'WAIT_CONFIRM' | 'STOPPED' | 'MIGRATING' | 'EXITED';
 
+/**
+ * Fork On Wait for a process: 'off' never speculates; 'on' speculates where the per-site
+ * predictor is confident; 'mispredict' (a test mode) speculates at every predictable wait with a
+ * deliberately wrong value, so every speculation is rolled back.
+ */
+export type SpeculationMode = 'off' | 'on' | 'mispredict';
+
+/** One speculation, cluster-unique: `<pid>~<n>`. */
+export type SpecId = string;
+
+/** Fork On Wait counters of a process (or summed over a peer's processes). */
+export interface SpeculationStats {
+  /** Speculations outstanding now: the process runs in WAIT_CONFIRM with this many STOPPED twins. */
+  depth: number;
+  /** Speculations started (forks at a predicted wait). */
+  predictions: number;
+  /** Confirmed by the real result. */
+  hits: number;
+  /** Cancelled (misprediction, or a speculation it depended on failed): the twin resumed. */
+  rollbacks: number;
+  /** Milliseconds of waiting hidden: for each hit, fork → real result. */
+  savedMs: number;
+}
+
 /** What the executor needs to start a process. */
 export interface ProcessSpec {
   pid: Pid;
@@ -38,6 +62,8 @@ export interface ProcessSpec {
    * `out.ack`, the process's next write blocks until half of them are. Absent: no limit.
    */
   outputWindow?: number;
+  /** Fork On Wait for this process (absent: 'off'). */
+  speculation?: SpeculationMode;
 }
 
 /** What a process asks of the Scheduler through the `lshapes` imports. */
@@ -53,7 +79,17 @@ export type KernelRequest =
    * Port names starting with `#` come only from the runtime. Sends of one process are posted in
    * order and must be delivered in that order.
    */
-  | { op: 'send'; to: Pid; port: string; data: Uint8Array; token: number }
+  | {
+      op: 'send';
+      to: Pid;
+      port: string;
+      data: Uint8Array;
+      token: number;
+      /** Per-sender sequence number (from 1): a receiver drops a repeat (a sender restarted from a checkpoint). */
+      seq?: number;
+      /** The speculations the sender depends on: the receiver becomes dependent on them too. */
+      deps?: SpecId[];
+    }
   | { op: 'cluster_info' };
 
 /** Errors use WASI errno names; the executor maps them to numbers. */
@@ -79,7 +115,14 @@ export type ToExecutor =
   /** The terminal has taken `bytes` more of the process's output (see ProcessSpec.outputWindow). */
   | { t: 'out.ack'; pid: Pid; bytes: number }
   /** A message for one of the process's ports. `from` is the sender's pid. */
-  | { t: 'deliver'; pid: Pid; port: string; from: Pid; token: number; data: Uint8Array }
+  | { t: 'deliver'; pid: Pid; port: string; from: Pid; token: number; data: Uint8Array; seq?: number; deps?: SpecId[] }
+  /** A speculation ended: `ok` committed, otherwise cancelled. Sent to executors with dependents of it. */
+  | { t: 'spec.resolved'; id: SpecId; ok: boolean }
+  /**
+   * Take a checkpoint: the process image as for `freeze`, but the process goes on running.
+   * Answered by `checkpointed` or `checkpoint.failed` (blocked in spawn, speculating, exited).
+   */
+  | { t: 'checkpoint'; pid: Pid }
   /**
    * The cluster filesystem is reachable by `fs` requests; `root` is its root node. Processes
    * started after it see it at /cluster. Hosts of executors in workers send it first thing.
@@ -115,8 +158,15 @@ export type FromExecutor =
    * Then sent on WAITING ↔ READY/RUNNING changes and at most every ~250 ms otherwise. EXITED is
    * reported by `exit`.
    */
-  | { t: 'state'; pid: Pid; state: ProcessState; cpuMs: number }
-  | { t: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array }
+  | { t: 'state'; pid: Pid; state: ProcessState; cpuMs: number; spec?: SpeculationStats }
+  /** Output; `at` is the offset of its first byte in the process's whole output (stdout and stderr together). */
+  | { t: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array; at: number }
+  /** A speculation of process `pid` ended (`ok`: committed): tell every dependent of it. */
+  | { t: 'spec.resolved'; pid: Pid; id: SpecId; ok: boolean }
+  /** Something refused or odd, for the peer's log (e.g. a resolution for an unknown speculation). */
+  | { t: 'notice'; pid: Pid; text: string }
+  | { t: 'checkpointed'; pid: Pid; image: Uint8Array; cpuMs: number }
+  | { t: 'checkpoint.failed'; pid: Pid; reason: string }
   /** The process ended. `message` says why when it did not simply exit (trap, bad module, killed). Sent after all its `out`. */
   | { t: 'exit'; pid: Pid; code: number; message?: string; cpuMs: number }
   /** A request from the process's `lshapes` imports; answered by a `reply` with the same `call`. */

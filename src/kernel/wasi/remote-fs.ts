@@ -3,6 +3,11 @@
 // (bigints and Uint8Arrays included) and comes back as one reply. RemoteFileSystem is the caller's
 // side; serveFileSystem runs a request on the real FileSystem at the other end. Errors keep their
 // WASI errno across; anything else a filesystem throws becomes EIO with its message.
+//
+// sync: with a `replicaWait` hook (Fork On Wait, executor.ts) a sync goes as two requests, the
+// local commit (`sync` with `replicas: false`: real, its errors real) and then `replicas` (the
+// wait for copies on other peers), whose Promise the hook may answer early with a prediction.
+// Without the hook it is one `sync` request, as before.
 
 import { Errno, FsError } from './errno.ts';
 import type { DirEntry, FileSystem, Lookup, NodeId, Stat } from './vfs.ts';
@@ -15,7 +20,10 @@ export type FsRequest =
   | { op: 'write'; node: NodeId; position: number; data: Uint8Array }
   | { op: 'truncate'; node: NodeId; size: number }
   | { op: 'setTimes'; node: NodeId; atim: bigint | undefined; mtim: bigint | undefined }
-  | { op: 'sync'; node: NodeId; dataOnly: boolean }
+  /** `replicas: false`: the local part only (FileSystem.syncLocal); absent: the whole sync. */
+  | { op: 'sync'; node: NodeId; dataOnly: boolean; replicas?: false }
+  /** The second part of a split sync: until enough peers hold the data (FileSystem.syncReplicas). */
+  | { op: 'replicas'; node: NodeId }
   | { op: 'readdir'; dir: NodeId; cookie: bigint }
   | { op: 'createFile'; dir: NodeId; name: string }
   | { op: 'mkdir'; dir: NodeId; name: string }
@@ -40,6 +48,7 @@ export interface FsValues {
   truncate: void;
   setTimes: void;
   sync: void;
+  replicas: void;
   readdir: DirEntry[];
   createFile: NodeId;
   mkdir: NodeId;
@@ -58,14 +67,41 @@ export type FsReply = { ok: true; value: unknown } | { ok: false; errno: number;
 /** Sends one request and resolves with its reply (never rejects for a filesystem error). */
 export type FsCall = (req: FsRequest) => Promise<FsReply>;
 
+/** Requests that change the filesystem (Fork On Wait stalls them while a process speculates). */
+export const MUTATING_FS_OPS: ReadonlySet<FsOp> = new Set<FsOp>([
+  'write',
+  'truncate',
+  'setTimes',
+  'sync',
+  'createFile',
+  'mkdir',
+  'symlink',
+  'link',
+  'unlink',
+  'rmdir',
+  'rename',
+]);
+
+export interface RemoteFsOptions {
+  /**
+   * Splits sync into the local commit and the replica wait, and hands the wait's Promise (it
+   * rejects with an FsError) here once the commit succeeded; sync settles as the returned one.
+   */
+  replicaWait?: (node: NodeId, wait: Promise<void>) => Promise<void>;
+}
+
 export class RemoteFileSystem implements FileSystem {
   /** Nodes this side holds (retain count), so a client that goes away can drop them all. */
   private readonly held = new Map<NodeId, number>();
+  private readonly replicaWait: RemoteFsOptions['replicaWait'];
 
   constructor(
     private readonly send: FsCall,
     readonly root: NodeId,
-  ) {}
+    options: RemoteFsOptions = {},
+  ) {
+    this.replicaWait = options.replicaWait;
+  }
 
   private async call<K extends FsOp>(req: Extract<FsRequest, { op: K }>): Promise<FsValues[K]> {
     const reply = await this.send(req);
@@ -91,8 +127,10 @@ export class RemoteFileSystem implements FileSystem {
   setTimes(node: NodeId, atim: bigint | undefined, mtim: bigint | undefined): Promise<void> {
     return this.call({ op: 'setTimes', node, atim, mtim });
   }
-  sync(node: NodeId, dataOnly: boolean): Promise<void> {
-    return this.call({ op: 'sync', node, dataOnly });
+  async sync(node: NodeId, dataOnly: boolean): Promise<void> {
+    if (!this.replicaWait) return this.call({ op: 'sync', node, dataOnly });
+    await this.call({ op: 'sync', node, dataOnly, replicas: false });
+    return this.replicaWait(node, this.call({ op: 'replicas', node }));
   }
   readdir(dir: NodeId, cookie: bigint): Promise<DirEntry[]> {
     return this.call({ op: 'readdir', dir, cookie });
@@ -186,7 +224,11 @@ async function perform(fs: FileSystem, req: FsRequest): Promise<unknown> {
     case 'setTimes':
       return fs.setTimes(req.node, req.atim, req.mtim);
     case 'sync':
+      if (req.replicas === false && fs.syncLocal) return fs.syncLocal(req.node, req.dataOnly);
       return fs.sync?.(req.node, req.dataOnly);
+    case 'replicas':
+      // A filesystem without the split did all of its sync in the first part.
+      return fs.syncReplicas?.(req.node);
     case 'readdir':
       return fs.readdir(req.dir, req.cookie);
     case 'createFile':

@@ -68,11 +68,21 @@ export interface QueueInputState {
  * Input fed while the program runs (a terminal): reads block (a Promise) until `push` or `end`.
  * `state()` and the constructor move what was received and not read yet to another one (a
  * process frozen on one peer and thawed on another keeps its unread stdin).
+ *
+ * Fork On Wait rolls a process back to a twin taken earlier: `consumed` marks a point, `keep()`
+ * retains what is read from then on, `rewind(mark)` puts it back in front, `forget(mark)` drops
+ * what no twin needs any more. A rolled-back thread must not read through its old reader:
+ * `reader()` gives each incarnation its own, and `detach()` makes its pending reads never return.
  */
 export class QueueInput implements InputStream {
   private buffered: Uint8Array[] = [];
   private ended = false;
   private waiters: (() => void)[] = [];
+  /** Bytes read so far (a mark for rewind). */
+  private taken = 0;
+  /** What was read since `keptFrom`, while some twin may need it back; null: nothing kept. */
+  private kept: Uint8Array[] | null = null;
+  private keptFrom = 0;
 
   constructor(state?: QueueInputState) {
     if (state) {
@@ -129,7 +139,65 @@ export class QueueInput implements InputStream {
       if (part.length === first.length) this.buffered.shift();
       else this.buffered[0] = first.subarray(part.length);
     }
-    return concat(out, n).slice();
+    const bytes = concat(out, n).slice();
+    this.taken += bytes.length;
+    if (this.kept && bytes.length) this.kept.push(bytes);
+    return bytes;
+  }
+
+  /** Bytes read so far: a mark for rewind(). */
+  get consumed(): number {
+    return this.taken;
+  }
+
+  /** Retains what is read from now on (until forget()), so rewind() can put it back. */
+  keep(): void {
+    if (this.kept) return;
+    this.kept = [];
+    this.keptFrom = this.taken;
+  }
+
+  /** Puts back everything read after `mark` (a `consumed` value taken while keeping). */
+  rewind(mark: number): void {
+    if (!this.kept || mark < this.keptFrom || mark > this.taken) throw new RangeError(`cannot rewind stdin to ${mark}`);
+    const all = concat(this.kept);
+    const at = mark - this.keptFrom;
+    const back = all.subarray(at);
+    this.kept = at > 0 ? [all.slice(0, at)] : [];
+    if (back.length) this.buffered.unshift(back.slice());
+    this.taken = mark;
+    if (back.length) this.wake();
+  }
+
+  /** No twin needs what was read before `mark` (Infinity: none needs anything; stop keeping). */
+  forget(mark: number): void {
+    if (!this.kept) return;
+    if (mark === Infinity) {
+      this.kept = null;
+      return;
+    }
+    if (mark <= this.keptFrom) return;
+    const all = concat(this.kept);
+    const cut = Math.min(all.length, mark - this.keptFrom);
+    this.kept = cut < all.length ? [all.slice(cut)] : [];
+    this.keptFrom += cut;
+  }
+
+  /** A reader for one incarnation of the process; after detach() its pending reads never return. */
+  reader(): InputStream & { detach(): void } {
+    let detached = false;
+    const never = new Promise<never>(() => {});
+    const gate = <T>(f: () => MaybePromise<T>): MaybePromise<T> => {
+      if (this.buffered.length > 0 || this.ended) return f();
+      return this.whenReady().then(() => (detached ? never : gate(f)));
+    };
+    return {
+      read: (max) => (detached ? never : gate(() => this.take(max))),
+      readable: () => (detached ? never : gate(() => this.available())),
+      detach: () => {
+        detached = true;
+      },
+    };
   }
 
   readable(): MaybePromise<number> {

@@ -64,6 +64,14 @@ export interface FileSystem {
   setTimes(node: NodeId, atim: bigint | undefined, mtim: bigint | undefined): MaybePromise<void>;
   sync?(node: NodeId, dataOnly: boolean): MaybePromise<void>;
   /**
+   * A sync in two parts, for filesystems whose sync also waits for copies elsewhere (the cluster
+   * filesystem): syncLocal makes the data durable here (its errors are the real ones: quota...),
+   * syncReplicas then waits until enough other places hold it. sync = both. Fork On Wait
+   * speculates on the second part only.
+   */
+  syncLocal?(node: NodeId, dataOnly: boolean): MaybePromise<void>;
+  syncReplicas?(node: NodeId): MaybePromise<void>;
+  /**
    * The entries of a directory from `cookie` on (0 = from the start), `.` and `..` included.
    * Each entry's `next` continues after it; a cookie stays valid while entries come and go.
    */

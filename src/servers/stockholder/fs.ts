@@ -144,10 +144,24 @@ export class ClusterFileSystem implements FileSystem {
   }
 
   async sync(node: string | number): Promise<void> {
+    await this.syncLocal(node);
+    await this.syncReplicas(node);
+  }
+
+  /** The first part of sync: the draft becomes a version here (its errors are real: quota...). */
+  async syncLocal(node: string | number): Promise<void> {
     await this.sh.ready;
-    const id = String(node);
-    await this.commit(id);
-    const e = this.sh.model.get(id);
+    await this.commit(String(node));
+  }
+
+  /**
+   * The second part: until SYNC_REPLICAS peers hold the file's current version. Fork On Wait
+   * predicts it (it practically always succeeds, only late). Close commits like syncLocal and
+   * waits for no replica, so it has nothing to hide.
+   */
+  async syncReplicas(node: string | number): Promise<void> {
+    await this.sh.ready;
+    const e = this.sh.model.get(String(node));
     if (e?.kind === 'file' && e.version !== undefined) await this.sh.waitReplicas(e.version, SYNC_REPLICAS);
   }
 
