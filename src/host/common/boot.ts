@@ -9,7 +9,7 @@ import { BenchPorts } from './bench-ports.ts';
 import { DriverServer } from '../../servers/driver/driver.ts';
 import { SynchronizerServer } from '../../servers/synchronizer/synchronizer.ts';
 import type { MembershipTiming } from '../../servers/synchronizer/membership.ts';
-import { SchedulerServer } from '../../servers/scheduler/scheduler.ts';
+import { SchedulerServer, type SchedulerOptions } from '../../servers/scheduler/scheduler.ts';
 import type { ProgramStore } from '../../servers/scheduler/client.ts';
 import type { ExecutionDriver } from '../../kernel/process/protocol.ts';
 import { StockholderServer } from '../../servers/stockholder/stockholder.ts';
@@ -30,6 +30,8 @@ export interface BootOptions {
   store?: BlockStore;
   /** A store this peer gets to own later (a tab whose profile's owner tab closes). */
   takeover?: Promise<BlockStore>;
+  /** Rebalancing and checkpoints (default: both on). */
+  scheduler?: SchedulerOptions;
 }
 
 /** The cluster filesystem's server of a booted kernel, and the FileSystem processes and the shell see. */
@@ -63,13 +65,19 @@ export async function bootKernel(opts: BootOptions): Promise<Kernel> {
   clusterFiles.set(kernel, { stockholder, fs });
   kernel.addServer(stockholder);
   kernel.addServer(
-    new SchedulerServer({
-      clock: opts.drivers.clock,
-      sha256: (data) => opts.drivers.crypto.sha256(data),
-      ...(opts.exec ? { exec: opts.exec } : {}),
-      ...(opts.programs ? { programs: opts.programs } : {}),
-      files: fs,
-    }),
+    new SchedulerServer(
+      {
+        clock: opts.drivers.clock,
+        sha256: (data) => opts.drivers.crypto.sha256(data),
+        ...(opts.exec ? { exec: opts.exec } : {}),
+        ...(opts.programs ? { programs: opts.programs } : {}),
+        files: fs,
+        // Process images that cross peers are authenticated with a key derived from the token.
+        hmacSha256: (key, data) => opts.drivers.crypto.hmacSha256(key, data),
+        token: opts.token,
+      },
+      opts.scheduler,
+    ),
   );
   return kernel;
 }

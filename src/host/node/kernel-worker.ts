@@ -7,6 +7,7 @@ import type { Identity } from '../../kernel/identity.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import type { KernelEvent } from '../../kernel/types.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
+import type { ClientMessage, ClientRequest } from '../../servers/scheduler/client.ts';
 import { startHostKernel } from '../common/boot.ts';
 import { WorkerNic, type FromKernel, type ToKernel } from '../common/data-plane.ts';
 import { realDrivers } from '../common/drivers.ts';
@@ -41,6 +42,29 @@ const api = {
       onEvent: (e) => void onEvent(e),
     }));
     return { peerId: kernel.self, room: kernel.room };
+  },
+  /**
+   * Moves this peer's processes to other peers (the Scheduler's `drain`) before it leaves.
+   * Undefined when the Scheduler did not answer within `timeoutMs`.
+   */
+  drain(timeoutMs: number): Promise<{ moved: number; left: number } | undefined> {
+    const k = kernel;
+    if (!k) return Promise.resolve(undefined);
+    const reply = 'cli.drain';
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        k.unregister(reply);
+        resolve(undefined);
+      }, timeoutMs);
+      k.register(reply, (env) => {
+        const m = env.body as ClientMessage;
+        if (m?.kind !== 'drain.ok') return;
+        clearTimeout(timer);
+        k.unregister(reply);
+        resolve({ moved: m.moved, left: m.left });
+      });
+      k.send({ peer: k.self, port: reply }, { peer: k.self, port: 'scheduler' }, { kind: 'drain', req: 1 } satisfies ClientRequest);
+    });
   },
   async shutdown() {
     kernel?.stop('node peer stopping');

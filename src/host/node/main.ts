@@ -19,6 +19,8 @@ import { nodeIdentity } from './identity.ts';
 import { lockStateDir } from './state-lock.ts';
 import type { NodeKernelApi } from './kernel-worker.ts';
 
+/** How long a stopping peer waits for its processes to move to other peers (SIGINT/SIGTERM). */
+const DRAIN_MS = 20_000;
 const USAGE = 'usage: npm run peer -- --url http://HOST:PORT/#c=TOKEN [--state DIR] [--workers N]';
 
 export function parseClusterUrl(raw: string): { token: string; relayUrl: string } {
@@ -80,8 +82,18 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async () => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C: stop now, without waiting for the moves.
+      console.log('stopping now');
+      process.exit(1);
+    }
     stopping = true;
+    // Hand this peer's processes to the others first (bounded: a stuck move must not keep the
+    // peer from stopping); what could not move is killed by the shutdown, as before.
+    console.log('moving processes to other peers…');
+    const drained = await Promise.race([kernel.drain(DRAIN_MS), new Promise<undefined>((r) => setTimeout(r, DRAIN_MS + 1000))]);
+    if (drained) console.log(`moved ${drained.moved} process(es) to other peers${drained.left ? `; ${drained.left} could not move` : ''}`);
+    else console.log('the processes did not all move in time');
     await kernel.shutdown();
     // Let the goodbye frames leave before the connections go.
     await new Promise((r) => setTimeout(r, 200));

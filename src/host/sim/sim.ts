@@ -24,6 +24,7 @@ import { MemoryStore, type BlockStore } from '../../servers/stockholder/store.ts
 import type { MembershipTiming } from '../../servers/synchronizer/membership.ts';
 import type { ViewMessage } from '../../servers/synchronizer/protocol.ts';
 import { bootKernel } from '../common/boot.ts';
+import type { SchedulerOptions } from '../../servers/scheduler/scheduler.ts';
 import { VERSION } from '../common/version.ts';
 import { Scheduler, TimerOwner, settle } from './clock.ts';
 import { simCryptoDriver, simKeyPair } from './crypto.ts';
@@ -59,6 +60,8 @@ export interface SimOptions extends Partial<NetworkOptions> {
   programs?: ProgramStore;
   /** Each peer's file store; it outlives crashes and restarts, like a tab's IndexedDB. Default: memory. */
   store?: (peer: { id: PeerId; index: number }) => BlockStore;
+  /** Every peer's Scheduler options (rebalancing, checkpoints). */
+  scheduler?: SchedulerOptions;
 }
 
 export type SimPeerStatus = 'alive' | 'crashed' | 'left';
@@ -103,6 +106,7 @@ export class Simulation {
   private readonly topology: Topology;
   private readonly execFor: SimOptions['exec'];
   private readonly programs: ProgramStore | undefined;
+  private readonly schedulerOptions: SchedulerOptions | undefined;
   private readonly storeFor: NonNullable<SimOptions['store']>;
   private readonly stores = new Map<PeerId, BlockStore>();
   private readonly peerList: PeerState[] = [];
@@ -122,6 +126,7 @@ export class Simulation {
     this.topology = opts.topology ?? fullMesh;
     this.execFor = opts.exec;
     this.programs = opts.programs;
+    this.schedulerOptions = opts.scheduler;
     this.storeFor = opts.store ?? (() => new MemoryStore());
     this.network = new SimNetwork(this.sched, this.netRandom, opts);
     this.network.onLinkLost = (a, b) => this.linkLost(a, b);
@@ -255,6 +260,7 @@ export class Simulation {
       store,
       ...(exec ? { exec } : {}),
       ...(this.programs ? { programs: this.programs } : {}),
+      ...(this.schedulerOptions ? { scheduler: this.schedulerOptions } : {}),
       identity: p.identity,
       token: this.token,
       timing: this.timing,

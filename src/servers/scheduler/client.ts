@@ -2,9 +2,9 @@
 // the Scheduler port of its own peer, and what it gets back. The Scheduler does the rest across
 // the cluster: placement, remote start, routing stdio, kill, lost processes.
 import type { PeerId } from '../../kernel/types.ts';
-import type { Pid, ProcessState } from '../../kernel/process/protocol.ts';
+import type { Pid, ProcessState, SpeculationStats } from '../../kernel/process/protocol.ts';
 
-export type { Pid, ProcessState };
+export type { Pid, ProcessState, SpeculationStats };
 
 /** One row of the cluster-wide process table. */
 export interface ProcessInfo {
@@ -24,6 +24,10 @@ export interface ProcessInfo {
   parent?: Pid;
   /** Wall-clock ms since the epoch at start (for ordering in ps). */
   startedAt: number;
+  /** Fork On Wait counters (absent: it never speculated). depth > 0: WAIT_CONFIRM with that many STOPPED twins. */
+  speculation?: SpeculationStats;
+  /** Times it moved between peers (migrations and restarts from a checkpoint). */
+  moves?: number;
 }
 
 /** Client → Scheduler (of the client's own peer). `req` numbers pair requests with replies. */
@@ -53,6 +57,10 @@ export type ClientRequest =
   | { kind: 'stdin'; pid: Pid; data: Uint8Array }
   | { kind: 'stdin.end'; pid: Pid }
   | { kind: 'kill'; req: number; pid: Pid }
+  /** Move a running process to peer `to` (a full id or a unique prefix). */
+  | { kind: 'migrate'; req: number; pid: Pid; to: string }
+  /** Move every process running on this peer elsewhere (the peer is about to leave). */
+  | { kind: 'drain'; req: number }
   | { kind: 'ps'; req: number }
   | { kind: 'programs'; req: number }
   /** Get `table` messages with the whole cluster table on every change (one at once). */
@@ -63,14 +71,23 @@ export type ClientRequest =
 export type ClientMessage =
   | { kind: 'run.ok'; req: number; pid: Pid; peer: PeerId }
   | { kind: 'run.failed'; req: number; message: string }
-  /** Output of a process this client started (or of its children). */
-  | { kind: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array }
+  /**
+   * Output of a process this client started (or of its children). `at`: offset of the first
+   * byte in the process's whole output; a client drops bytes it already has (a process restarted
+   * from a checkpoint repeats what it printed after it).
+   */
+  | { kind: 'out'; pid: Pid; fd: 1 | 2; data: Uint8Array; at?: number }
   /** A process this client started ended; after all its output. `message` when not a plain exit. */
   | { kind: 'exit'; pid: Pid; code: number; message?: string }
   /** A process this client started vanished with its peer. */
   | { kind: 'lost'; pid: Pid; message: string }
   | { kind: 'kill.ok'; req: number }
   | { kind: 'kill.failed'; req: number; message: string }
+  /** The process runs on `peer` now; it was stopped for `freezeMs`. */
+  | { kind: 'migrate.ok'; req: number; pid: Pid; peer: PeerId; freezeMs: number }
+  | { kind: 'migrate.failed'; req: number; message: string }
+  /** How many processes moved away, and how many are still here (could not move). */
+  | { kind: 'drain.ok'; req: number; moved: number; left: number }
   | { kind: 'ps.ok'; req: number; rows: ProcessInfo[] }
   | { kind: 'programs.ok'; req: number; names: string[] }
   | { kind: 'table'; rows: ProcessInfo[] };

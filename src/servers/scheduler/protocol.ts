@@ -13,6 +13,12 @@ export const MAX_ARGS = 256;
 export const MAX_ARG_CHARS = 4096;
 const args = z.array(z.string().max(MAX_ARG_CHARS)).max(MAX_ARGS);
 const env = z.record(z.string().max(256), z.string().max(4096));
+/** One speculation of a process: `<pid>~<n>`. */
+const specId = z.string().regex(/^[0-9a-f]{6}\.\d{1,15}~\d{1,15}$/, 'not a speculation id');
+/** Most speculations a message may depend on. */
+export const MAX_DEPS = 256;
+const deps = z.array(specId).max(MAX_DEPS);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const states = z.enum(['READY', 'RUNNING', 'WAITING', 'WAIT_CONFIRM', 'STOPPED', 'MIGRATING', 'EXITED']);
 
 /** Largest module a Scheduler accepts (the wire carries up to 64 MiB per message). */
@@ -37,6 +43,8 @@ export const ClientRequestSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('stdin'), pid, data: bytes }),
   z.object({ kind: z.literal('stdin.end'), pid }),
   z.object({ kind: z.literal('kill'), req: z.number().int(), pid: z.string().max(64) }),
+  z.object({ kind: z.literal('migrate'), req: z.number().int(), pid: z.string().max(64), to: z.string().max(64) }),
+  z.object({ kind: z.literal('drain'), req: z.number().int() }),
   z.object({ kind: z.literal('ps'), req: z.number().int() }),
   z.object({ kind: z.literal('programs'), req: z.number().int() }),
   z.object({ kind: z.literal('watch') }),
@@ -55,7 +63,35 @@ const row = z.object({
   exitCode: z.number().int().optional(),
   parent: pid.optional(),
   startedAt: z.number(),
+  speculation: z
+    .object({ depth: count, predictions: count, hits: count, rollbacks: count, savedMs: z.number().min(0) })
+    .optional(),
+  moves: count.optional(),
 });
+
+/** Everything a host needs to run a process it did not start (a migration, or a restart from a checkpoint). */
+const immigrant = {
+  pid,
+  name: z.string().max(256),
+  args,
+  env,
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The original module (the receiver checks it against `hash`). */
+  module: bytes,
+  /** The process image, compressed and authenticated (dispatcher/transfer.ts). */
+  image: bytes,
+  client: address,
+  parent: pid.optional(),
+  interactive: z.boolean(),
+  window: z.number().int().min(1).max(1 << 30).optional(),
+  /** The peer that keeps its exit status (it hears `moved`). */
+  spawner: peerId,
+  startedAt: z.number(),
+  /** Moves so far, this one included. */
+  moves: count,
+  /** Unresolved speculations it depends on: their outcomes must follow it. */
+  deps: deps.optional(),
+};
 
 export const PeerMessageSchema = z.discriminatedUnion('kind', [
   /** Start a process here. The spawner chose this peer and allocated the pid. */
@@ -84,7 +120,41 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('kill'), ref: z.number().int(), pid, reason: z.string().max(256) }),
   z.object({ kind: z.literal('kill.result'), ref: z.number().int(), ok: z.boolean(), message: z.string().max(256).optional() }),
   /** A message for a port of process `pid`, from process `from`. */
-  z.object({ kind: z.literal('deliver'), pid, port: z.string().min(1).max(80), from: pid, token: z.number().int(), data: bytes }),
+  z.object({
+    kind: z.literal('deliver'),
+    pid,
+    port: z.string().min(1).max(80),
+    from: pid,
+    token: z.number().int(),
+    data: bytes,
+    /** The sender's sequence number (receivers drop repeats of a sender restarted from a checkpoint). */
+    seq: count.optional(),
+    /** Speculations the message depends on (Fork On Wait): the receiver becomes dependent on them. */
+    deps: deps.optional(),
+    /** The peer the sender runs on, when a peer forwards the message for a process that moved. */
+    origin: peerId.optional(),
+  }),
+  /** A speculation ended (`ok`: committed); sent to every peer that has or forwarded dependents of it. */
+  z.object({ kind: z.literal('spec.resolved'), id: specId, ok: z.boolean() }),
+  /** Move `pid` (which the receiver hosts) to peer `to`; answered by `migrate.result`. */
+  z.object({ kind: z.literal('migrate'), ref: z.number().int(), pid, to: peerId }),
+  /** `ok`: it runs on `peer` now, stopped for `freezeMs`; otherwise `message` says why not. */
+  z.object({
+    kind: z.literal('migrate.result'),
+    ref: z.number().int(),
+    ok: z.boolean(),
+    peer: peerId.optional(),
+    freezeMs: z.number().min(0).optional(),
+    message: z.string().max(4096).optional(),
+  }),
+  /** Run this frozen process here; answered by `immigrated` (it runs) or `immigrate.failed`. */
+  z.object({ kind: z.literal('immigrate'), ref: z.number().int(), ...immigrant }),
+  z.object({ kind: z.literal('immigrated'), ref: z.number().int(), pid }),
+  z.object({ kind: z.literal('immigrate.failed'), ref: z.number().int(), pid, reason: z.string().max(4096) }),
+  /** The sender gave up on its `immigrate` (timeout): stop the process if it started after all. */
+  z.object({ kind: z.literal('immigrate.cancel'), ref: z.number().int(), pid }),
+  /** `pid` runs on `to` now: sent by the new host to the spawner, before anything else about it. */
+  z.object({ kind: z.literal('moved'), pid, to: peerId }),
   /** The sender's own processes: its part of the cluster-wide table (replaces the previous one). */
   z.object({ kind: z.literal('table'), rows: z.array(row).max(10_000) }),
 ]);

@@ -10,7 +10,32 @@
 // A process started from a terminal is a root process: the terminal gets its `exit`. Children
 // inherit the terminal of their parent (their output goes there too); their parent gets their
 // exit status through `wait`. When the terminal's peer goes away the processes it started are
-// killed (hangup); when a host goes away its processes are reported lost.
+// killed (hangup); when a host goes away its processes are restarted from their last checkpoint
+// by their spawner, or reported lost when there is none.
+//
+// The Dispatcher (src/servers/dispatcher) is a part of this actor, not a second one: it moves
+// the processes this table lists, so it runs inside these handlers on the same table.
+//   migration — `migrate` (any peer; routed to the host): freeze, ship the image (compressed and
+//     authenticated) in an `immigrate`, the target thaws it and says `immigrated` after its first
+//     `state`; the old host then forwards what it held and, for FORWARD_MS, what still arrives.
+//     Refused, timed out or target gone: the old host thaws its own copy again (emigration.ts).
+//   rebalancing — every REBALANCE_MS a peer busier per slot than the least loaded one by a margin
+//     moves one long-running process there (balancer.ts); `drain` moves all it can before leaving.
+//   checkpoints — every CHECKPOINT_MS each process running that long is checkpointed into the
+//     cluster filesystem (CheckpointStore: /.lshapes/checkpoints/<pid>.ckpt-{a,b}, a dot-folder:
+//     the filesystem has no hidden ones), replicated like any file, removed when it exits. When
+//     its host vanishes, its spawner (if alive) restarts it from there on another peer (same pid,
+//     through `immigrate`). What a restart guarantees, exactly:
+//       output    at most once per byte offset: each `out` carries `at` (its offset in the whole
+//                 output) and the terminal drops what it already has, so what the process prints
+//                 again after the checkpoint is not shown twice (if it prints other bytes the
+//                 second time, the first ones stay);
+//       messages  sent again after the checkpoint are dropped by their receivers (per-sender `seq`);
+//       /cluster  writes made between the checkpoint and the crash are made again: at least once;
+//       the rest  memory, /tmp, open files and unread stdin are as at the checkpoint; stdin it read
+//                 after the checkpoint is gone (the terminal does not send it again).
+//   A process with child processes is neither moved nor checkpointed: their exit statuses (for
+//   its `wait`s) are kept by this peer, their spawner. Its children move and restart freely.
 import { PORTS, type Server, type ServerContext } from '../../kernel/server.ts';
 import { toHex, type Address, type Clock, type Envelope, type PeerId } from '../../kernel/types.ts';
 import {
@@ -20,7 +45,10 @@ import {
   type KernelReply,
   type KernelRequest,
   type Pid,
+  type ProcessSpec,
   type ProcessState,
+  type SpecId,
+  type ToExecutor,
 } from '../../kernel/process/protocol.ts';
 import type { ViewMessage } from '../synchronizer/protocol.ts';
 import type { ClientMessage, ProcessInfo, ProgramStore } from './client.ts';
@@ -30,7 +58,14 @@ import { NOREPLY_PORT } from '../../kernel/process/lshapes.ts';
 import { Errno } from '../../kernel/wasi/errno.ts';
 import { serveFileSystem, type FsReply, type FsRequest } from '../../kernel/wasi/remote-fs.ts';
 import type { FileSystem } from '../../kernel/wasi/vfs.ts';
-import { ClientRequestSchema, MAX_ARG_CHARS, MAX_ARGS, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
+import { decodeImage } from '../../kernel/process/image.ts';
+import { Emigration, FREEZE_TIMEOUT_MS, IMMIGRATE_TIMEOUT_MS, type MigrationResult } from '../dispatcher/emigration.ts';
+import { admitImage, decodeCheckpoint, encodeCheckpoint, type CheckpointMeta } from '../dispatcher/immigration.ts';
+import { SpeculationRoutes } from '../dispatcher/spec-routes.ts';
+import { imageKey, packImage, unpackImage, type Hmac } from '../dispatcher/transfer.ts';
+import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
+import { chooseMove, type BalanceOptions, type Movable, type PeerLoad } from '../dispatcher/balancer.ts';
+import { ClientRequestSchema, MAX_ARG_CHARS, MAX_ARGS, MAX_DEPS, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
 
 /** A spawn not started by then has failed. First starts rewrite the module: seconds. */
 export const START_TIMEOUT_MS = 45_000;
@@ -48,6 +83,21 @@ export const OUTPUT_WINDOW_BYTES = 1 << 20;
 const OUT_PIECE_BYTES = 1 << 20;
 /** Where recently heard-from processes run: routes replies before the table catches up. */
 const RECENT_SENDERS = 1024;
+/** A process that moved away: what still arrives for it here is forwarded this long. */
+export const FORWARD_MS = 60_000;
+/** How often a peer considers moving a process to a less loaded one. */
+export const REBALANCE_MS = 2_000;
+/** Processes running this long are checkpointed this often. */
+export const CHECKPOINT_MS = 10_000;
+
+export interface SchedulerOptions {
+  /** Move processes from busier to idler peers (default true; tests that place by hand turn it off). */
+  rebalance?: boolean;
+  rebalanceEveryMs?: number;
+  balance?: BalanceOptions;
+  /** Checkpoint processes running this long, this often; 0: never (default CHECKPOINT_MS). */
+  checkpointEveryMs?: number;
+}
 
 export interface SchedulerDevices {
   clock: Clock;
@@ -58,7 +108,16 @@ export interface SchedulerDevices {
   programs?: ProgramStore;
   /** The cluster filesystem, served to this peer's executors' `fs` requests (their /cluster). */
   files?: FileSystem;
+  /**
+   * HMAC-SHA256 and the cluster token: process images that cross peers or go into checkpoints
+   * are authenticated with a key derived from the token. Without them this peer moves nothing.
+   */
+  hmacSha256?: Hmac;
+  token?: string;
 }
+
+/** A message for a process that is frozen or on its way elsewhere, kept until the move ends. */
+type Held = { to: 'peer'; msg: PeerMessage } | { to: 'exec'; msg: ToExecutor };
 
 /** A process running on this peer. */
 interface Hosted {
@@ -71,6 +130,24 @@ interface Hosted {
   spawning: number;
   /** Output flow-control window, when its terminal acknowledges output. */
   window?: number;
+  env: Record<string, string>;
+  interactive: boolean;
+  /** clock.now() when it started or arrived here. */
+  since: number;
+  /** The state its executor last reported (the row says MIGRATING while it moves). */
+  execState: ProcessState;
+  /** Leaving this peer. */
+  emigration?: Emigration<Held>;
+  /** Ref of the `immigrate` sent for it. */
+  shipRef?: number;
+  /** Arrived by `immigrate`; the executor has not reported its first state yet. */
+  arriving?: { from: PeerId; ref: number };
+  lastMovedAt?: number;
+  /** Its executor did not answer a freeze: do not try again. */
+  unfreezable?: boolean;
+  checkpoint: { busy: boolean; lastAt: number; saved: boolean };
+  /** Stopped because the move that brought it was cancelled: its end is nobody's business. */
+  silent?: boolean;
 }
 
 type Outcome = { kind: 'exit'; code: number; message?: string } | { kind: 'lost'; message: string };
@@ -126,8 +203,34 @@ export class SchedulerServer implements Server {
   private known = new Set<PeerId>();
   private tableTimer: (() => void) | undefined;
   private lastLoad = -1;
+  /** Processes that moved away from here: where to, and until when what arrives for them is forwarded. */
+  private readonly forwards = new Map<Pid, { to: PeerId; until: number }>();
+  /** `migrate`s this peer asked another host for, by ref. */
+  private readonly remoteMigrations = new Map<number, { host: PeerId; done: (r: MigrationResult) => void; cancelTimer: () => void }>();
+  /** Restarts from a checkpoint this peer (the spawner) sent out, by `immigrate` ref. */
+  private readonly restarts = new Map<number, { pid: Pid; to: PeerId; cancelTimer: () => void }>();
+  private readonly specs = new SpeculationRoutes();
+  /** The key images are authenticated with (undefined: this peer has none, and moves nothing). */
+  private key: Promise<Uint8Array | undefined> = Promise.resolve(undefined);
+  private readonly checkpoints: CheckpointStore | undefined;
+  /** A rebalancing move is in flight (one at a time). */
+  private balancing = false;
+  private readonly rebalance: boolean;
+  private readonly rebalanceEveryMs: number;
+  private readonly balance: BalanceOptions;
+  private readonly checkpointEveryMs: number;
+  private stopped = false;
 
-  constructor(private readonly devices: SchedulerDevices) {}
+  constructor(
+    private readonly devices: SchedulerDevices,
+    options: SchedulerOptions = {},
+  ) {
+    this.rebalance = options.rebalance ?? true;
+    this.rebalanceEveryMs = options.rebalanceEveryMs ?? REBALANCE_MS;
+    this.balance = options.balance ?? {};
+    this.checkpointEveryMs = options.checkpointEveryMs ?? CHECKPOINT_MS;
+    this.checkpoints = devices.files && this.checkpointEveryMs > 0 ? new CheckpointStore(devices.files) : undefined;
+  }
 
   /** Execution slots this peer offers. */
   get capacity(): number {
@@ -143,9 +246,34 @@ export class SchedulerServer implements Server {
     if (exec && this.devices.files) for (let e = 0; e < exec.count; e++) exec.post(e, { t: 'files', root: this.devices.files.root });
     ctx.send({ peer: ctx.self, port: PORTS.synchronizer }, { kind: 'watch' });
     this.reportLoad();
+    const { hmacSha256, token } = this.devices;
+    if (hmacSha256 && token !== undefined) {
+      this.key = imageKey(token, hmacSha256).catch((e: Error) => {
+        ctx.log('warn', `no process image key: ${e.message}`);
+        return undefined;
+      });
+    }
+    if (this.devices.exec && this.devices.exec.count > 0) {
+      if (this.rebalance) this.every(this.rebalanceEveryMs, () => this.rebalanceOnce());
+      if (this.checkpoints) this.every(this.checkpointEveryMs, () => this.checkpointAll());
+    }
+  }
+
+  /** Runs `fn` every `ms` until the Scheduler stops. */
+  private every(ms: number, fn: () => void): void {
+    const tick = () => {
+      if (this.stopped) return;
+      try {
+        fn();
+      } finally {
+        this.devices.clock.setTimeout(tick, ms);
+      }
+    };
+    this.devices.clock.setTimeout(tick, ms);
   }
 
   stop(): void {
+    this.stopped = true;
     for (const h of this.hosted.values()) {
       if (h.info.state !== 'EXITED') this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: 'its peer shut down' });
     }
@@ -180,6 +308,14 @@ export class SchedulerServer implements Server {
         this.killPid(req.pid, `killed from ${from.port}`, (ok, message) =>
           this.toClient(from, ok ? { kind: 'kill.ok', req: req.req } : { kind: 'kill.failed', req: req.req, message: message ?? 'kill failed' }),
         );
+        break;
+      case 'migrate':
+        this.migrateFor(req.pid, req.to, (r) =>
+          this.toClient(from, r.ok ? { kind: 'migrate.ok', req: req.req, pid: req.pid, peer: r.peer, freezeMs: r.freezeMs } : { kind: 'migrate.failed', req: req.req, message: r.message }),
+        );
+        break;
+      case 'drain':
+        void this.drain().then(({ moved, left }) => this.toClient(from, { kind: 'drain.ok', req: req.req, moved, left }));
         break;
       case 'ps':
         this.toClient(from, { kind: 'ps.ok', req: req.req, rows: this.table() });
@@ -260,9 +396,23 @@ export class SchedulerServer implements Server {
       if (s.host !== peer || s.outcome) continue;
       const message = `lost: its peer ${short} went away`;
       if (!s.started) this.failStart(s, 'EHOSTUNREACH', `peer ${short} went away before the process started`);
-      else this.settle(s, { kind: 'lost', message });
+      else void this.restartOrLose(s, message);
+    }
+    for (const [ref, r] of this.restarts) {
+      if (r.to !== peer) continue;
+      this.restarts.delete(ref);
+      r.cancelTimer();
+      const s = this.spawned.get(r.pid);
+      if (s && !s.outcome) void this.restartOrLose(s, `lost: its peer ${short} went away while it restarted there`);
+    }
+    for (const [ref, m] of this.remoteMigrations) {
+      if (m.host !== peer) continue;
+      this.remoteMigrations.delete(ref);
+      m.cancelTimer();
+      m.done({ ok: false, message: `its peer ${short} went away` });
     }
     for (const h of this.hosted.values()) {
+      h.emigration?.peerGone(peer);
       if (h.info.state === 'EXITED') continue;
       if (h.client.peer === peer || h.spawner === peer) {
         this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `hangup: the peer ${short} that started it went away` });
@@ -430,8 +580,11 @@ export class SchedulerServer implements Server {
   private whereIs(pid: Pid): PeerId | undefined {
     const h = this.hosted.get(pid);
     if (h && h.info.state !== 'EXITED') return this.ctx.self;
+    // The spawner's record follows every move (`moved`); a forward may be a hop behind.
     const s = this.spawned.get(pid);
     if (s && !s.outcome) return s.host;
+    const moved = this.forwardOf(pid);
+    if (moved) return moved;
     for (const [peer, rows] of this.tables) if (rows.some((r) => r.pid === pid && r.state !== 'EXITED')) return peer;
     const recent = this.recentSenders.get(pid);
     return recent && this.known.has(recent) ? recent : undefined;
@@ -487,22 +640,14 @@ export class SchedulerServer implements Server {
         break;
       }
       case 'stdin':
-      case 'stdin.end': {
-        const h = this.hosted.get(msg.pid);
-        if (!h || h.info.state === 'EXITED') return;
-        this.devices.exec?.post(h.executor, msg.kind === 'stdin' ? { t: 'stdin', pid: msg.pid, data: msg.data } : { t: 'stdin.end', pid: msg.pid });
+      case 'stdin.end':
+      case 'out.ack':
+        this.forProcess(msg.pid, msg);
         break;
-      }
-      case 'out.ack': {
-        const h = this.hosted.get(msg.pid);
-        if (h && h.info.state !== 'EXITED' && h.window) this.devices.exec?.post(h.executor, { t: 'out.ack', pid: msg.pid, bytes: msg.bytes });
-        break;
-      }
       case 'kill': {
-        const h = this.hosted.get(msg.pid);
-        const alive = h && h.info.state !== 'EXITED';
-        if (alive) this.devices.exec?.post(h.executor, { t: 'kill', pid: msg.pid, reason: msg.reason });
-        this.toPeer(from, { kind: 'kill.result', ref: msg.ref, ok: !!alive, ...(alive ? {} : { message: `no such process: ${msg.pid}` }) });
+        const where = this.forProcess(msg.pid, msg.ref === 0 ? msg : { ...msg, ref: 0 });
+        // Moved or moving: it will be killed where it runs (the answer comes from here).
+        if (msg.ref !== 0) this.toPeer(from, { kind: 'kill.result', ref: msg.ref, ok: where !== 'none', ...(where !== 'none' ? {} : { message: `no such process: ${msg.pid}` }) });
         break;
       }
       case 'kill.result': {
@@ -514,18 +659,81 @@ export class SchedulerServer implements Server {
         break;
       }
       case 'deliver': {
+        const origin = msg.origin ?? from;
         this.recentSenders.delete(msg.from);
-        this.recentSenders.set(msg.from, from);
+        this.recentSenders.set(msg.from, origin);
         if (this.recentSenders.size > RECENT_SENDERS) this.recentSenders.delete(this.recentSenders.keys().next().value!);
-        const h = this.hosted.get(msg.pid);
-        if (!h || h.info.state === 'EXITED') {
+        // A message depending on a cancelled speculation was never sent, as far as anyone can tell.
+        const f = this.specs.filter(msg.deps);
+        if (f.drop) return;
+        const { deps: _deps, ...rest } = msg;
+        const m = { ...rest, origin, ...(f.deps ? { deps: f.deps } : {}) };
+        if (this.forProcess(msg.pid, m) === 'none') {
           // A call to a process that is gone would wait forever: tell the caller.
           if (msg.token !== 0 && !msg.port.startsWith('#')) {
-            this.toPeer(from, { kind: 'deliver', pid: msg.from, port: NOREPLY_PORT + msg.token, from: msg.pid, token: 0, data: new Uint8Array(0) });
+            this.toPeer(origin, { kind: 'deliver', pid: msg.from, port: NOREPLY_PORT + msg.token, from: msg.pid, token: 0, data: new Uint8Array(0) });
           }
+        }
+        break;
+      }
+      case 'spec.resolved':
+        this.specResolved(msg.id, msg.ok);
+        break;
+      case 'migrate': {
+        const done = (r: MigrationResult) =>
+          this.toPeer(from, { kind: 'migrate.result', ref: msg.ref, ok: r.ok, ...(r.ok ? { peer: r.peer, freezeMs: r.freezeMs } : { message: r.message }) });
+        const h = this.hosted.get(msg.pid);
+        const onward = h && h.info.state !== 'EXITED' ? undefined : this.forwardOf(msg.pid);
+        // It moved on from here since the asker looked: the request follows it.
+        if (onward && onward !== msg.to) this.askHost(onward, msg.pid, msg.to, done);
+        else if (onward) done({ ok: false, message: `${msg.pid} already runs on ${onward.slice(0, 8)}` });
+        else this.emigrate(msg.pid, msg.to, done);
+        break;
+      }
+      case 'migrate.result': {
+        const m = this.remoteMigrations.get(msg.ref);
+        if (!m || m.host !== from) return;
+        this.remoteMigrations.delete(msg.ref);
+        m.cancelTimer();
+        m.done(msg.ok ? { ok: true, peer: msg.peer ?? from, freezeMs: msg.freezeMs ?? 0 } : { ok: false, message: msg.message ?? 'the move failed' });
+        break;
+      }
+      case 'immigrate':
+        void this.immigrate(from, msg);
+        break;
+      case 'immigrated':
+      case 'immigrate.failed': {
+        const r = this.restarts.get(msg.ref);
+        if (r && r.to === from && r.pid === msg.pid) {
+          this.restarts.delete(msg.ref);
+          r.cancelTimer();
+          const s = this.spawned.get(msg.pid);
+          if (msg.kind === 'immigrate.failed' && s && !s.outcome) this.settle(s, { kind: 'lost', message: `lost: its restart on ${from.slice(0, 8)} failed: ${msg.reason}` });
           return;
         }
-        this.devices.exec?.post(h.executor, { t: 'deliver', pid: msg.pid, port: msg.port, from: msg.from, token: msg.token, data: msg.data });
+        const h = this.hosted.get(msg.pid);
+        if (!h?.emigration || h.shipRef !== msg.ref || h.emigration.to !== from) return;
+        if (msg.kind === 'immigrated') h.emigration.immigrated();
+        else h.emigration.refused(msg.reason);
+        break;
+      }
+      case 'immigrate.cancel': {
+        const h = this.hosted.get(msg.pid);
+        if (!h || h.info.state === 'EXITED' || h.arriving?.ref !== msg.ref || h.arriving.from !== from) return;
+        // Its old host gave up on us and runs it itself again: this copy must not run on.
+        h.silent = true;
+        this.devices.exec?.post(h.executor, { t: 'kill', pid: msg.pid, reason: 'its move was cancelled' });
+        break;
+      }
+      case 'moved': {
+        const s = this.spawned.get(msg.pid);
+        if (!s || s.outcome) return;
+        s.host = msg.to;
+        if (!s.started) {
+          s.started = true;
+          s.cancelStartTimer?.();
+          s.onStart?.({ ok: true });
+        }
         break;
       }
       case 'table': {
@@ -598,7 +806,13 @@ export class SchedulerServer implements Server {
       hash: msg.hash,
       spawning: 0,
       ...(msg.window ? { window: msg.window } : {}),
+      env: msg.env,
+      interactive: msg.interactive,
+      since: this.devices.clock.now(),
+      execState: 'READY',
+      checkpoint: { busy: false, lastAt: this.devices.clock.now(), saved: false },
     });
+    this.forwards.delete(msg.pid);
     const rewritten = this.rewritten.get(msg.hash);
     exec.post(executor, {
       t: 'start',
@@ -641,25 +855,55 @@ export class SchedulerServer implements Server {
       void this.serveFs(msg.req).then((reply) => this.devices.exec?.post(executor, { t: 'fs.reply', call: msg.call, reply }));
       return;
     }
+    if (msg.t === 'spec.resolved') {
+      // Whatever became of the process since: its dependents must hear how its guess ended.
+      this.specResolved(msg.id, msg.ok);
+      return;
+    }
+    if (msg.t === 'notice') {
+      this.ctx.log('warn', `process ${msg.pid}: ${msg.text}`);
+      return;
+    }
     const h = this.hosted.get(msg.pid);
     if (!h || h.executor !== executor || h.info.state === 'EXITED') return;
     switch (msg.t) {
       case 'state':
-        h.info.state = msg.state;
+        h.execState = msg.state;
+        if (!h.emigration?.active) h.info.state = msg.state;
         h.info.cpuMs = msg.cpuMs;
+        if (msg.spec) h.info.speculation = msg.spec;
+        if (h.arriving) this.arrived(h);
         this.tableChanged();
         break;
       case 'out':
         for (let i = 0; i < msg.data.length; i += OUT_PIECE_BYTES) {
           const data = msg.data.length <= OUT_PIECE_BYTES ? msg.data : msg.data.subarray(i, i + OUT_PIECE_BYTES);
-          this.ctx.send(h.client, { kind: 'out', pid: msg.pid, fd: msg.fd, data } satisfies ClientMessage);
+          const at = typeof msg.at === 'number' ? { at: msg.at + i } : {};
+          this.ctx.send(h.client, { kind: 'out', pid: msg.pid, fd: msg.fd, data, ...at } satisfies ClientMessage);
         }
         break;
       case 'exit':
+        if (h.arriving || h.silent) return this.arrivalFailed(h, msg.message ?? `it exited with ${msg.code} at once`);
+        // Exited before the freeze took: the move is off (its freeze.failed follows).
+        h.emigration?.freezeFailed('it exited', true);
         this.onExit(h, msg.code, msg.message, msg.cpuMs);
         break;
       case 'call':
         this.onCall(h, msg.call, msg.req);
+        break;
+      case 'frozen':
+        if (h.emigration?.phase === 'freezing') h.emigration.frozen(msg.image);
+        // A freeze answered after its move was given up: it simply goes on here.
+        else this.thawHere(h, msg.image);
+        break;
+      case 'freeze.failed':
+        h.emigration?.freezeFailed(msg.reason);
+        break;
+      case 'checkpointed':
+        void this.saveCheckpoint(h, msg.image);
+        break;
+      case 'checkpoint.failed':
+        h.checkpoint.busy = false;
         break;
     }
   }
@@ -681,6 +925,10 @@ export class SchedulerServer implements Server {
       this.ctx.send(h.client, { kind: 'out', pid, fd: 2, data: utf8(`[pid ${pid} ${message}]\n`) } satisfies ClientMessage);
     }
     this.toPeer(h.spawner, { kind: 'exited', pid, code, ...(message !== undefined ? { message } : {}) });
+    // A checkpoint of it (here or on a host it came from) must not bring it back.
+    if (this.checkpoints && (h.checkpoint.saved || h.checkpoint.busy || h.info.moves)) {
+      void this.checkpoints.remove(pid).catch((e: Error) => this.ctx.log('warn', `cannot remove the checkpoint of ${pid}: ${e.message}`));
+    }
     // Its children's exit records are only kept for its `wait`s.
     for (const s of [...this.spawned.values()]) if (s.parent === pid && s.outcome) this.spawned.delete(s.pid);
     this.devices.clock.setTimeout(() => {
@@ -693,7 +941,9 @@ export class SchedulerServer implements Server {
   private onCall(h: Hosted, call: number, req: KernelRequest): void {
     const pid = h.info.pid;
     const reply = (r: KernelReply) => {
-      if (h.info.state !== 'EXITED') this.devices.exec?.post(h.executor, { t: 'reply', pid, call, reply: r });
+      if (h.info.state === 'EXITED' || this.hosted.get(pid) !== h) return; // ended, or moved away (it asks again there)
+      const m: ToExecutor = { t: 'reply', pid, call, reply: r };
+      if (!h.emigration?.hold({ to: 'exec', msg: m })) this.devices.exec?.post(h.executor, m);
     };
     const err = (errno: KernelErrno, message: string) => reply({ ok: false, errno, message });
     switch (req.op) {
@@ -744,10 +994,500 @@ export class SchedulerServer implements Server {
         if (req.data.length > MAX_DATA_BYTES) return err('EMSGSIZE', 'messages are at most 1 MiB');
         const host = this.whereIs(req.to);
         if (!host) return err('ESRCH', `no such process: ${req.to}`);
-        this.toPeer(host, { kind: 'deliver', pid: req.to, port: req.port, from: pid, token: req.token, data: req.data });
+        const deps = req.deps?.length ? req.deps.slice(0, MAX_DEPS) : undefined;
+        this.toPeer(host, {
+          kind: 'deliver',
+          pid: req.to,
+          port: req.port,
+          from: pid,
+          token: req.token,
+          data: req.data,
+          ...(req.seq !== undefined ? { seq: req.seq } : {}),
+          ...(deps ? { deps } : {}),
+        });
+        // Local deliveries are recorded when they arrive (deliveredTo); remote ones here.
+        if (deps && host !== this.ctx.self) this.specs.sentTo(host, deps);
         reply({ ok: true, op: 'send' });
         break;
       }
+    }
+  }
+
+  // ---- the Dispatcher: messages for processes that move ----
+
+  /**
+   * Routes a message for process `pid`: to its executor here, held while it moves, or forwarded
+   * to the peer it moved to. 'none': no such process here (any more).
+   */
+  private forProcess(pid: Pid, msg: Extract<PeerMessage, { pid: string }>): 'here' | 'held' | 'forwarded' | 'none' {
+    const h = this.hosted.get(pid);
+    if (h && h.info.state !== 'EXITED' && !h.silent) {
+      if (h.emigration?.hold({ to: 'peer', msg })) return 'held';
+      this.toExecutorOf(h, msg);
+      return 'here';
+    }
+    const to = this.forwardOf(pid);
+    if (!to) return 'none';
+    this.toPeer(to, msg);
+    if (msg.kind === 'deliver' && msg.deps) this.specs.sentTo(to, msg.deps);
+    return 'forwarded';
+  }
+
+  private toExecutorOf(h: Hosted, msg: PeerMessage): void {
+    const exec = this.devices.exec;
+    const pid = h.info.pid;
+    if (!exec) return;
+    switch (msg.kind) {
+      case 'stdin':
+        return exec.post(h.executor, { t: 'stdin', pid, data: msg.data });
+      case 'stdin.end':
+        return exec.post(h.executor, { t: 'stdin.end', pid });
+      case 'out.ack':
+        if (h.window) exec.post(h.executor, { t: 'out.ack', pid, bytes: msg.bytes });
+        return;
+      case 'kill':
+        return exec.post(h.executor, { t: 'kill', pid, reason: msg.reason });
+      case 'deliver':
+        if (msg.deps) this.specs.deliveredTo(pid, msg.deps);
+        return exec.post(h.executor, {
+          t: 'deliver',
+          pid,
+          port: msg.port,
+          from: msg.from,
+          token: msg.token,
+          data: msg.data,
+          ...(msg.seq !== undefined ? { seq: msg.seq } : {}),
+          ...(msg.deps ? { deps: msg.deps } : {}),
+        });
+      case 'spec.resolved':
+        return exec.post(h.executor, { t: 'spec.resolved', id: msg.id, ok: msg.ok });
+      default:
+        return;
+    }
+  }
+
+  /** Where a process that moved away from here went, while what arrives for it is still forwarded. */
+  private forwardOf(pid: Pid): PeerId | undefined {
+    const f = this.forwards.get(pid);
+    if (!f) return undefined;
+    if (f.until > this.devices.clock.now() && !this.gone.has(f.to)) return f.to;
+    this.forwards.delete(pid);
+    return undefined;
+  }
+
+  /** Speculation `id` ended: tell the local processes that depend on it and the peers that have (or lead to) more. */
+  private specResolved(id: SpecId, ok: boolean): void {
+    const r = this.specs.resolve(id, ok);
+    const peers = new Set(r.peers);
+    const executors = new Set<number>();
+    for (const pid of r.pids) {
+      const h = this.hosted.get(pid);
+      if (h && h.info.state !== 'EXITED') {
+        const m: ToExecutor = { t: 'spec.resolved', id, ok };
+        if (h.emigration?.hold({ to: 'peer', msg: { kind: 'spec.resolved', id, ok } })) continue;
+        if (!executors.has(h.executor)) this.devices.exec?.post(h.executor, m);
+        executors.add(h.executor);
+        continue;
+      }
+      const to = this.forwardOf(pid);
+      if (to) peers.add(to);
+    }
+    peers.delete(this.ctx.self);
+    for (const peer of peers) this.toPeer(peer, { kind: 'spec.resolved', id, ok });
+  }
+
+  // ---- the Dispatcher: migration ----
+
+  /** A client's `migrate`: done here when this peer hosts `pid`, otherwise asked of its host. */
+  private migrateFor(pid: Pid, toArg: string, done: (r: MigrationResult) => void): void {
+    const t = resolvePeer(toArg, this.alivePeers());
+    if ('error' in t) return done({ ok: false, message: t.error });
+    const host = this.whereIs(pid);
+    if (!host) return done({ ok: false, message: `no such process: ${pid}` });
+    if (host === this.ctx.self) return this.emigrate(pid, t.peer, done);
+    if (host === t.peer) return done({ ok: false, message: `${pid} already runs on ${host.slice(0, 8)}` });
+    this.askHost(host, pid, t.peer, done);
+  }
+
+  /** Asks `host` to move `pid` to `to`. */
+  private askHost(host: PeerId, pid: Pid, to: PeerId, done: (r: MigrationResult) => void): void {
+    const ref = ++this.nextRef;
+    const cancelTimer = this.devices.clock.setTimeout(() => {
+      this.remoteMigrations.delete(ref);
+      done({ ok: false, message: `peer ${host.slice(0, 8)} did not say how the move of ${pid} went` });
+    }, FREEZE_TIMEOUT_MS * 2 + IMMIGRATE_TIMEOUT_MS + 5_000);
+    this.remoteMigrations.set(ref, { host, done, cancelTimer });
+    if (!this.toPeer(host, { kind: 'migrate', ref, pid, to })) {
+      this.remoteMigrations.delete(ref);
+      cancelTimer();
+      done({ ok: false, message: `peer ${host.slice(0, 8)} cannot be reached` });
+    }
+  }
+
+  /** Why `h` cannot move now, or undefined when it can. */
+  private unmovable(h: Hosted | undefined): string | undefined {
+    if (!h || h.info.state === 'EXITED' || h.silent) return 'it does not run here';
+    if (h.emigration?.active) return 'it is already moving';
+    if (h.arriving) return 'it is still arriving here';
+    if (h.unfreezable) return 'its executor cannot freeze it';
+    if (h.spawning > 0) return 'it is starting a child process';
+    // Its children's exit statuses (for its `wait`s) are kept by this peer, their spawner.
+    for (const s of this.spawned.values()) if (s.parent === h.info.pid) return 'it has child processes';
+    return undefined;
+  }
+
+  /** Moves hosted process `pid` to `to` (emigration.ts has the states). */
+  private emigrate(pid: Pid, to: PeerId, done: (r: MigrationResult) => void): void {
+    const h = this.hosted.get(pid);
+    const why = this.unmovable(h);
+    if (why) return done({ ok: false, message: `cannot move ${pid}: ${why}` });
+    if (to === this.ctx.self) return done({ ok: false, message: `${pid} already runs on ${to.slice(0, 8)}` });
+    if (!this.known.has(to) || this.gone.has(to)) return done({ ok: false, message: `no peer ${to.slice(0, 8)} in the cluster` });
+    if (!this.devices.exec) return done({ ok: false, message: 'this peer runs no processes' });
+    const host = h!;
+    const exec = this.devices.exec;
+    const clock = this.devices.clock;
+    const e: Emigration<Held> = new Emigration<Held>(pid, to, {
+      now: () => clock.now(),
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      freeze: () => exec.post(host.executor, { t: 'freeze', pid }),
+      pack: async (image) => {
+        const key = await this.key;
+        if (!key || !this.devices.hmacSha256) throw new Error('this peer has no process image key');
+        return packImage(image, key, this.devices.hmacSha256);
+      },
+      ship: (packed) => {
+        const module = this.modules.get(host.hash);
+        if (!module || this.gone.has(to)) return false;
+        host.shipRef = ++this.nextRef;
+        const deps = this.specs.depsOf(pid);
+        return this.toPeer(to, {
+          kind: 'immigrate',
+          ref: host.shipRef,
+          pid,
+          name: host.info.name,
+          args: host.info.args,
+          env: host.env,
+          hash: host.hash,
+          module,
+          image: packed,
+          client: host.client,
+          ...(host.info.parent ? { parent: host.info.parent } : {}),
+          interactive: host.interactive,
+          ...(host.window ? { window: host.window } : {}),
+          spawner: host.spawner,
+          startedAt: host.info.startedAt,
+          moves: (host.info.moves ?? 0) + 1,
+          ...(deps.length ? { deps: deps.slice(0, MAX_DEPS) } : {}),
+        });
+      },
+      cancel: () => {
+        if (host.shipRef !== undefined) this.toPeer(to, { kind: 'immigrate.cancel', ref: host.shipRef, pid });
+      },
+      handOver: (held) => this.handOver(host, to, held),
+      resumeHere: (image, held) => {
+        if (image) {
+          this.thawHere(host, image);
+          // It may have reached the target after all and been counted there: it runs here.
+          if (host.shipRef !== undefined && e.phase === 'over') this.toPeer(host.spawner, { kind: 'moved', pid, to: this.ctx.self });
+        }
+        host.info.state = host.execState;
+        for (const m of held) {
+          if (m.to === 'peer') this.forProcess(pid, m.msg as Extract<PeerMessage, { pid: string }>);
+          // Replies to calls it made before a freeze that took are dropped: it asks again after the thaw.
+          else if (!image && host.info.state !== 'EXITED') exec.post(host.executor, m.msg);
+        }
+        this.tableChanged();
+      },
+      done: (r) => {
+        if (!r.ok && /did not answer the freeze/.test(r.message)) host.unfreezable = true;
+        if (!r.ok) this.ctx.log('info', `move of ${pid} to ${to.slice(0, 8)} failed: ${r.message}`);
+        done(r);
+      },
+    });
+    host.emigration = e;
+    host.info.state = 'MIGRATING';
+    this.tableChanged();
+    e.start();
+  }
+
+  /** The move succeeded: the process runs on `to`; what was held goes there, and what still comes. */
+  private handOver(h: Hosted, to: PeerId, held: Held[]): void {
+    const pid = h.info.pid;
+    this.hosted.delete(pid);
+    const now = this.devices.clock.now();
+    if (this.forwards.size >= 1024) for (const [p, f] of this.forwards) if (f.until <= now) this.forwards.delete(p);
+    this.forwards.set(pid, { to, until: now + FORWARD_MS });
+    this.specs.moved(pid, to);
+    for (const m of held) {
+      if (m.to !== 'peer') continue; // replies: it asks again there
+      this.toPeer(to, m.msg);
+      if (m.msg.kind === 'deliver' && m.msg.deps) this.specs.sentTo(to, m.msg.deps);
+    }
+    const s = this.spawned.get(pid);
+    if (s && !s.outcome) s.host = to;
+    this.tableChanged();
+  }
+
+  /** Continues `h` here from `image` (a move given up after the freeze). */
+  private thawHere(h: Hosted, image: Uint8Array): void {
+    const exec = this.devices.exec;
+    if (!exec || h.info.state === 'EXITED') return;
+    h.executor = this.leastBusyExecutor(exec.count);
+    exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image });
+  }
+
+  private specOf(h: Hosted): ProcessSpec {
+    const rewritten = this.rewritten.get(h.hash);
+    const module = this.modules.get(h.hash);
+    return {
+      pid: h.info.pid,
+      peer: this.ctx.self,
+      name: h.info.name,
+      hash: h.hash,
+      ...(rewritten ? { rewritten } : {}),
+      ...(module ? { module } : {}),
+      args: [h.info.name, ...h.info.args],
+      env: h.env,
+      hasParent: h.info.parent !== undefined,
+      ...(h.info.parent ? { parent: h.info.parent } : {}),
+      interactiveStdin: h.interactive,
+      ...(h.window ? { outputWindow: h.window } : {}),
+    };
+  }
+
+  /** An `immigrate`: checked (immigration.ts), then thawed in the least busy executor. */
+  private async immigrate(from: PeerId, msg: Extract<PeerMessage, { kind: 'immigrate' }>): Promise<void> {
+    const fail = (reason: string) => {
+      this.ctx.log('info', `refused process ${msg.pid} from ${from.slice(0, 8)}: ${reason}`);
+      this.toPeer(from, { kind: 'immigrate.failed', ref: msg.ref, pid: msg.pid, reason });
+    };
+    const exec = this.devices.exec;
+    if (!exec || exec.count === 0) return fail(`peer ${this.ctx.self.slice(0, 8)} runs no processes`);
+    const busy = () => {
+      const h = this.hosted.get(msg.pid);
+      return (h && h.info.state !== 'EXITED') || this.checking.has(msg.pid);
+    };
+    if (busy()) return fail(`${msg.pid} runs here already`);
+    this.checking.add(msg.pid);
+    let r: Awaited<ReturnType<typeof admitImage>>;
+    try {
+      r = await admitImage(msg, { key: await this.key, hmac: this.devices.hmacSha256 ?? noHmac, sha256: (d) => this.devices.sha256(d) });
+    } finally {
+      this.checking.delete(msg.pid);
+    }
+    if (!r.ok) return fail(r.reason);
+    if (busy()) return fail(`${msg.pid} runs here already`);
+    if (this.gone.has(msg.client.peer)) return fail('the peer of its terminal has left');
+    this.remember(msg.hash, msg.module);
+    this.forwards.delete(msg.pid);
+    const now = this.devices.clock.now();
+    const h: Hosted = {
+      info: {
+        pid: msg.pid,
+        name: msg.name,
+        args: msg.args,
+        peer: this.ctx.self,
+        state: 'MIGRATING',
+        cpuMs: r.cpuMs,
+        startedAt: msg.startedAt,
+        moves: msg.moves,
+        ...(msg.parent ? { parent: msg.parent } : {}),
+      },
+      executor: this.leastBusyExecutor(exec.count),
+      client: msg.client,
+      spawner: msg.spawner,
+      hash: msg.hash,
+      spawning: 0,
+      ...(msg.window ? { window: msg.window } : {}),
+      env: msg.env,
+      interactive: msg.interactive,
+      since: now,
+      execState: 'READY',
+      arriving: { from, ref: msg.ref },
+      checkpoint: { busy: false, lastAt: now, saved: false },
+    };
+    this.hosted.set(msg.pid, h);
+    if (msg.deps) this.specs.deliveredTo(msg.pid, msg.deps);
+    exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image: r.image });
+    this.tableChanged();
+  }
+
+  /** The thawed process reported its first state: it runs here. */
+  private arrived(h: Hosted): void {
+    const a = h.arriving!;
+    h.arriving = undefined;
+    h.lastMovedAt = this.devices.clock.now();
+    const pid = h.info.pid;
+    this.toPeer(a.from, { kind: 'immigrated', ref: a.ref, pid });
+    // Before anything else from here about it (its `exited` comes later on the same link).
+    if (h.spawner === this.ctx.self) this.onPeerMessage(this.ctx.self, { kind: 'moved', pid, to: this.ctx.self });
+    else this.toPeer(h.spawner, { kind: 'moved', pid, to: this.ctx.self });
+  }
+
+  /** The thaw ended before its first state (the executor refused the image or the program), or it was cancelled. */
+  private arrivalFailed(h: Hosted, reason: string): void {
+    const pid = h.info.pid;
+    if (this.hosted.get(pid) === h) this.hosted.delete(pid);
+    if (h.arriving && !h.silent) this.toPeer(h.arriving.from, { kind: 'immigrate.failed', ref: h.arriving.ref, pid, reason });
+    this.tableChanged();
+  }
+
+  /** Moves every process that can move to the least loaded other peers; resolves when each move ended. */
+  private async drain(): Promise<{ moved: number; left: number }> {
+    const targets = this.candidates().filter((c) => c.id !== this.ctx.self && c.capacity > 0 && !this.gone.has(c.id));
+    const moves: Promise<boolean>[] = [];
+    for (const h of [...this.hosted.values()]) {
+      if (this.unmovable(h) || targets.length === 0) continue;
+      const to = choosePeer(targets, this.ctx.self);
+      if (!to) break;
+      targets.find((c) => c.id === to)!.load++;
+      moves.push(new Promise((resolve) => this.emigrate(h.info.pid, to, (r) => resolve(r.ok))));
+    }
+    const moved = (await Promise.all(moves)).filter(Boolean).length;
+    let left = 0;
+    for (const h of this.hosted.values()) if (h.info.state !== 'EXITED' && !h.silent) left++;
+    return { moved, left };
+  }
+
+  /** One round of load balancing: at most one move, and only when none is in flight. */
+  private rebalanceOnce(): void {
+    if (this.balancing || !this.view) return;
+    const now = this.devices.clock.now();
+    const all = this.candidates();
+    const self: PeerLoad = { id: this.ctx.self, capacity: this.capacity, runnable: this.localRunnable() };
+    const others: PeerLoad[] = all
+      .filter((c) => c.id !== this.ctx.self && c.capacity > 0 && !this.gone.has(c.id))
+      .map((c) => ({ id: c.id, capacity: c.capacity, runnable: c.load }));
+    if (others.length === 0) return;
+    const mine: Movable[] = [];
+    for (const h of this.hosted.values()) {
+      if (h.info.state === 'EXITED' || h.silent) continue;
+      mine.push({
+        pid: h.info.pid,
+        cpuMs: h.info.cpuMs,
+        startedAt: h.since,
+        ...(h.lastMovedAt !== undefined ? { lastMovedAt: h.lastMovedAt } : {}),
+        // A process waiting for its terminal gains nothing from a faster peer.
+        migratable: !this.unmovable(h) && RUNNABLE.has(h.execState),
+      });
+    }
+    const move = chooseMove(self, others, mine, now, this.balance);
+    if (!move) return;
+    this.balancing = true;
+    this.emigrate(move.pid, move.to, (r) => {
+      this.balancing = false;
+      if (r.ok) this.ctx.log('info', `moved ${move.pid} to ${move.to.slice(0, 8)} to balance the load`);
+    });
+  }
+
+  // ---- the Dispatcher: checkpoints and restarts ----
+
+  private checkpointAll(): void {
+    const now = this.devices.clock.now();
+    for (const h of this.hosted.values()) {
+      if (h.checkpoint.busy || now - h.checkpoint.lastAt < this.checkpointEveryMs || this.unmovable(h)) continue;
+      h.checkpoint.busy = true;
+      h.checkpoint.lastAt = now;
+      this.devices.exec?.post(h.executor, { t: 'checkpoint', pid: h.info.pid });
+    }
+  }
+
+  private async saveCheckpoint(h: Hosted, image: Uint8Array): Promise<void> {
+    const store = this.checkpoints;
+    const pid = h.info.pid;
+    try {
+      const key = await this.key;
+      if (!store || !key || !this.devices.hmacSha256) return;
+      const meta: CheckpointMeta = {
+        pid,
+        name: h.info.name,
+        args: h.info.args,
+        env: h.env,
+        hash: h.hash,
+        client: h.client,
+        ...(h.info.parent ? { parent: h.info.parent } : {}),
+        interactive: h.interactive,
+        ...(h.window ? { window: h.window } : {}),
+        spawner: h.spawner,
+        startedAt: h.info.startedAt,
+        moves: h.info.moves ?? 0,
+      };
+      const packed = await packImage(encodeCheckpoint(meta, image), key, this.devices.hmacSha256);
+      if (h.info.state === 'EXITED') return;
+      await store.save(pid, packed);
+      h.checkpoint.saved = true;
+      // It ended while the checkpoint was written: it must not be restarted from it.
+      if ((h.info.state as ProcessState) === 'EXITED') await store.remove(pid);
+    } catch (e) {
+      this.ctx.log('warn', `checkpoint of ${pid} failed: ${(e as Error).message}`);
+    } finally {
+      h.checkpoint.busy = false;
+    }
+  }
+
+  /**
+   * The host of `s` vanished: restart it on another peer from its last checkpoint (same pid,
+   * through the immigrate path), or report it lost when there is none or it cannot restart.
+   */
+  private async restartOrLose(s: Spawned, message: string): Promise<void> {
+    const lose = (why?: string) => {
+      if (!s.outcome) this.settle(s, { kind: 'lost', message: why ? `${message} (${why})` : message });
+    };
+    const store = this.checkpoints;
+    const hmac = this.devices.hmacSha256;
+    const key = await this.key;
+    if (!store || !key || !hmac) return lose();
+    let meta: CheckpointMeta;
+    let image: Uint8Array;
+    try {
+      const packed = await store.load(s.pid);
+      if (!packed) return lose();
+      ({ meta, image } = decodeCheckpoint(await unpackImage(packed, key, hmac)));
+      if (meta.pid !== s.pid || decodeImage(image).pid !== s.pid) return lose('its checkpoint is of another process');
+    } catch (e) {
+      return lose(`its checkpoint cannot be used: ${(e as Error).message}`);
+    }
+    if (s.outcome) return;
+    const module = this.modules.get(meta.hash) ?? (await this.devices.programs?.load(meta.name).catch(() => undefined));
+    if (!module) return lose('its program is not at hand');
+    const to = choosePeer(
+      this.candidates().filter((c) => !this.gone.has(c.id)),
+      this.ctx.self,
+    );
+    if (!to || s.outcome) return lose('no peer can run it');
+    const ref = ++this.nextRef;
+    const cancelTimer = this.devices.clock.setTimeout(() => {
+      if (!this.restarts.delete(ref)) return;
+      this.toPeer(to, { kind: 'immigrate.cancel', ref, pid: s.pid });
+      lose(`peer ${to.slice(0, 8)} did not restart it in time`);
+    }, IMMIGRATE_TIMEOUT_MS);
+    this.restarts.set(ref, { pid: s.pid, to, cancelTimer });
+    s.host = to;
+    this.remember(meta.hash, module);
+    this.ctx.log('info', `restarting ${s.pid} on ${to.slice(0, 8)} from its checkpoint`);
+    const sent = this.toPeer(to, {
+      kind: 'immigrate',
+      ref,
+      pid: s.pid,
+      name: meta.name,
+      args: meta.args,
+      env: meta.env,
+      hash: meta.hash,
+      module,
+      image: await packImage(image, key, hmac),
+      client: meta.client,
+      ...(meta.parent ? { parent: meta.parent } : {}),
+      interactive: meta.interactive,
+      ...(meta.window ? { window: meta.window } : {}),
+      spawner: this.ctx.self,
+      startedAt: meta.startedAt,
+      moves: meta.moves + 1,
+    });
+    if (!sent) {
+      this.restarts.delete(ref);
+      cancelTimer();
+      lose(`peer ${to.slice(0, 8)} cannot be reached`);
     }
   }
 
@@ -761,6 +1501,8 @@ export class SchedulerServer implements Server {
     this.ctx.send(client, msg);
   }
 }
+
+const noHmac: Hmac = () => Promise.reject(new Error('this peer cannot compute an HMAC'));
 
 function replyFor(o: Outcome): KernelReply {
   return o.kind === 'exit' ? { ok: true, op: 'wait', code: o.code } : { ok: false, errno: 'EHOSTUNREACH', message: o.message };
