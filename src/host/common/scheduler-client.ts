@@ -13,7 +13,7 @@
 // the terminal sees every byte once and in order.
 import { PORTS } from '../../kernel/server.ts';
 import type { Address, Cancel, Envelope, PeerId, PortName } from '../../kernel/types.ts';
-import type { ClientMessage, ClientRequest, Pid, ProcessInfo, ProcessState, SpeculationStats } from '../../servers/scheduler/client.ts';
+import type { ClientMessage, ClientRequest, Pid, ProcessInfo, ProcessState, SpeculationMode, SpeculationStats } from '../../servers/scheduler/client.ts';
 
 /** The few kernel methods the client uses (a Kernel has them all). */
 export interface SchedulerClientKernel {
@@ -38,6 +38,8 @@ export interface RunOptions {
   module?: Uint8Array;
   /** Stdin is fed with stdin()/stdinEnd(); otherwise it is empty. */
   interactive?: boolean;
+  /** Fork On Wait for it and its children (default: the Scheduler's). */
+  speculation?: SpeculationMode;
   /**
    * Output of the process and of its children, in the order it was written. Return a Promise to
    * say when the chunk has really been taken (shown, written): the process may only have
@@ -264,6 +266,7 @@ export class SchedulerClient {
     if (opts.on !== undefined) body.on = opts.on;
     if (opts.module !== undefined) body.module = opts.module;
     if (opts.interactive !== undefined) body.interactive = opts.interactive;
+    if (opts.speculation !== undefined) body.speculation = opts.speculation;
     body.acks = true;
     // The run is registered by the port handler as run.ok arrives (see onRunOk), so an `out`
     // right behind it finds it.

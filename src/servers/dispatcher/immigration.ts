@@ -7,6 +7,7 @@
 // names, an image from outside the cluster (bad MAC), and a truncated, corrupt, other-version,
 // other-process or other-program image (decodeImage and the checks after it). Nothing starts
 // until all of that passed.
+import type { SpeculationMode } from '../../kernel/process/protocol.ts';
 import { decodeImage, ImageError } from '../../kernel/process/image.ts';
 import type { Pid } from '../../kernel/process/protocol.ts';
 import { seal, unseal, type SealedFormat } from '../../kernel/wasm/sealed.ts';
@@ -67,6 +68,8 @@ export interface CheckpointMeta {
   spawner: PeerId;
   startedAt: number;
   moves: number;
+  /** Fork On Wait mode (absent: off). */
+  speculation?: SpeculationMode;
 }
 
 export class CheckpointError extends Error {
@@ -102,7 +105,8 @@ export function decodeCheckpoint(bytes: Uint8Array): { meta: CheckpointMeta; ima
     typeof m.interactive !== 'boolean' ||
     typeof m.spawner !== 'string' ||
     typeof m.startedAt !== 'number' ||
-    typeof m.moves !== 'number'
+    typeof m.moves !== 'number' ||
+    (m.speculation !== undefined && m.speculation !== 'on' && m.speculation !== 'off' && m.speculation !== 'mispredict')
   ) {
     throw new CheckpointError('malformed checkpoint');
   }

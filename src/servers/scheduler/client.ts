@@ -2,9 +2,9 @@
 // the Scheduler port of its own peer, and what it gets back. The Scheduler does the rest across
 // the cluster: placement, remote start, routing stdio, kill, lost processes.
 import type { PeerId } from '../../kernel/types.ts';
-import type { Pid, ProcessState, SpeculationStats } from '../../kernel/process/protocol.ts';
+import type { Pid, ProcessState, SpeculationMode, SpeculationStats } from '../../kernel/process/protocol.ts';
 
-export type { Pid, ProcessState, SpeculationStats };
+export type { Pid, ProcessState, SpeculationMode, SpeculationStats };
 
 /** One row of the cluster-wide process table. */
 export interface ProcessInfo {
@@ -51,6 +51,8 @@ export type ClientRequest =
        * than the terminal shows waits instead of filling memory. Its children inherit this.
        */
       acks?: boolean;
+      /** Fork On Wait for it and its children (default: the peer's setting, normally 'on'). */
+      speculation?: SpeculationMode;
     }
   /** `bytes` more of `pid`'s output (stdout and stderr) have been taken. */
   | { kind: 'ack'; pid: Pid; bytes: number }

@@ -26,6 +26,9 @@ export const MAX_MODULE_BYTES = 32 << 20;
 /** Largest message between processes, and largest stdin chunk. */
 export const MAX_DATA_BYTES = 1 << 20;
 
+/** Fork On Wait mode of a process (kernel/process/protocol.ts SpeculationMode). */
+const speculationMode = z.enum(['off', 'on', 'mispredict']);
+
 export const ClientRequestSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('run'),
@@ -38,6 +41,7 @@ export const ClientRequestSchema = z.discriminatedUnion('kind', [
     module: bytes.optional(),
     interactive: z.boolean().optional(),
     acks: z.boolean().optional(),
+    speculation: speculationMode.optional(),
   }),
   z.object({ kind: z.literal('ack'), pid, bytes: z.number().int().min(0).max(1 << 30) }),
   z.object({ kind: z.literal('stdin'), pid, data: bytes }),
@@ -91,6 +95,7 @@ const immigrant = {
   moves: count,
   /** Unresolved speculations it depends on: their outcomes must follow it. */
   deps: deps.optional(),
+  speculation: speculationMode.optional(),
 };
 
 export const PeerMessageSchema = z.discriminatedUnion('kind', [
@@ -109,6 +114,8 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
     interactive: z.boolean(),
     /** Output flow-control window in bytes (the client acknowledges output); absent: none. */
     window: z.number().int().min(1).max(1 << 30).optional(),
+    /** Fork On Wait (absent: off). */
+    speculation: speculationMode.optional(),
   }),
   z.object({ kind: z.literal('started'), pid }),
   z.object({ kind: z.literal('start.failed'), pid, errno: z.enum(['ENOEXEC', 'EAGAIN', 'EINVAL']), message: z.string().max(4096) }),

@@ -47,6 +47,7 @@ import {
   type Pid,
   type ProcessSpec,
   type ProcessState,
+  type SpeculationMode,
   type SpecId,
   type ToExecutor,
 } from '../../kernel/process/protocol.ts';
@@ -97,6 +98,8 @@ export interface SchedulerOptions {
   balance?: BalanceOptions;
   /** Checkpoint processes running this long, this often; 0: never (default CHECKPOINT_MS). */
   checkpointEveryMs?: number;
+  /** Fork On Wait for processes started from this peer that do not say (default 'on'). */
+  speculation?: SpeculationMode;
 }
 
 export interface SchedulerDevices {
@@ -132,6 +135,7 @@ interface Hosted {
   window?: number;
   env: Record<string, string>;
   interactive: boolean;
+  speculation: SpeculationMode;
   /** clock.now() when it started or arrived here. */
   since: number;
   /** The state its executor last reported (the row says MIGRATING while it moves). */
@@ -219,6 +223,8 @@ export class SchedulerServer implements Server {
   private readonly rebalanceEveryMs: number;
   private readonly balance: BalanceOptions;
   private readonly checkpointEveryMs: number;
+  /** Default Fork On Wait mode of processes started from here. */
+  private readonly speculation: SpeculationMode;
   private stopped = false;
 
   constructor(
@@ -229,6 +235,7 @@ export class SchedulerServer implements Server {
     this.rebalanceEveryMs = options.rebalanceEveryMs ?? REBALANCE_MS;
     this.balance = options.balance ?? {};
     this.checkpointEveryMs = options.checkpointEveryMs ?? CHECKPOINT_MS;
+    this.speculation = options.speculation ?? 'on';
     this.checkpoints = devices.files && this.checkpointEveryMs > 0 ? new CheckpointStore(devices.files) : undefined;
   }
 
@@ -463,6 +470,7 @@ export class SchedulerServer implements Server {
           on: req.on,
           client,
           interactive: req.interactive ?? false,
+          speculation: req.speculation ?? this.speculation,
           ...(req.acks ? { window: OUTPUT_WINDOW_BYTES } : {}),
         },
         (started) => {
@@ -492,6 +500,7 @@ export class SchedulerServer implements Server {
       client: Address;
       parent?: Pid;
       interactive: boolean;
+      speculation: SpeculationMode;
       window?: number;
     },
     onStart: NonNullable<Spawned['onStart']>,
@@ -533,6 +542,7 @@ export class SchedulerServer implements Server {
       ...(p.parent ? { parent: p.parent } : {}),
       interactive: p.interactive,
       ...(p.window ? { window: p.window } : {}),
+      ...(p.speculation !== 'off' ? { speculation: p.speculation } : {}),
     });
     // Answered in a later turn, after the caller has the pid.
     s.onStart = (r) => queueMicrotask(() => onStart(r));
@@ -808,6 +818,7 @@ export class SchedulerServer implements Server {
       ...(msg.window ? { window: msg.window } : {}),
       env: msg.env,
       interactive: msg.interactive,
+      speculation: msg.speculation ?? 'off',
       since: this.devices.clock.now(),
       execState: 'READY',
       checkpoint: { busy: false, lastAt: this.devices.clock.now(), saved: false },
@@ -828,6 +839,7 @@ export class SchedulerServer implements Server {
         ...(msg.parent ? { parent: msg.parent } : {}),
         interactiveStdin: msg.interactive,
         ...(msg.window ? { outputWindow: msg.window } : {}),
+        ...(msg.speculation ? { speculation: msg.speculation } : {}),
       },
     });
     // Accepted: the spawner may go on (a parent fanning out children does not wait for each to
@@ -965,7 +977,7 @@ export class SchedulerServer implements Server {
           if (!module) return done({ ok: false, errno: 'ENOENT', message: `no such program: ${req.name}` });
           const name = req.name === '' ? h.info.name : req.name;
           let child: Pid | undefined;
-          const r = await this.spawn({ name, module, args: req.args, env: {}, on: req.peer, client: h.client, parent: pid, interactive: false, ...(h.window ? { window: h.window } : {}) }, (st) =>
+          const r = await this.spawn({ name, module, args: req.args, env: {}, on: req.peer, client: h.client, parent: pid, interactive: false, speculation: h.speculation, ...(h.window ? { window: h.window } : {}) }, (st) =>
             done(st.ok ? { ok: true, op: 'spawn', child: child! } : { ok: false, errno: st.errno, message: st.message }),
           );
           if ('error' in r) return done({ ok: false, errno: r.errno, message: r.error });
@@ -1178,6 +1190,7 @@ export class SchedulerServer implements Server {
           spawner: host.spawner,
           startedAt: host.info.startedAt,
           moves: (host.info.moves ?? 0) + 1,
+          ...(host.speculation !== 'off' ? { speculation: host.speculation } : {}),
           ...(deps.length ? { deps: deps.slice(0, MAX_DEPS) } : {}),
         });
       },
@@ -1253,6 +1266,7 @@ export class SchedulerServer implements Server {
       ...(h.info.parent ? { parent: h.info.parent } : {}),
       interactiveStdin: h.interactive,
       ...(h.window ? { outputWindow: h.window } : {}),
+      speculation: h.speculation,
     };
   }
 
@@ -1302,6 +1316,7 @@ export class SchedulerServer implements Server {
       ...(msg.window ? { window: msg.window } : {}),
       env: msg.env,
       interactive: msg.interactive,
+      speculation: msg.speculation ?? 'off',
       since: now,
       execState: 'READY',
       arriving: { from, ref: msg.ref },
@@ -1412,6 +1427,7 @@ export class SchedulerServer implements Server {
         spawner: h.spawner,
         startedAt: h.info.startedAt,
         moves: h.info.moves ?? 0,
+        ...(h.speculation !== 'off' ? { speculation: h.speculation } : {}),
       };
       const packed = await packImage(encodeCheckpoint(meta, image), key, this.devices.hmacSha256);
       if (h.info.state === 'EXITED') return;
@@ -1483,6 +1499,7 @@ export class SchedulerServer implements Server {
       spawner: this.ctx.self,
       startedAt: meta.startedAt,
       moves: meta.moves + 1,
+      ...(meta.speculation ? { speculation: meta.speculation } : {}),
     });
     if (!sent) {
       this.restarts.delete(ref);

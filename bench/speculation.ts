@@ -1,0 +1,135 @@
+// Fork On Wait benchmark (issue "Dispatcher and Fork On Wait"), each figure next to its baseline:
+//   fork      what a fork costs for threads of 128 KiB, 1 MiB and 16 MiB of linear memory
+//             (programs/c/memhog.c): taking the twin (WasmThread.snapshot(): memory, globals,
+//             Asyncify stack, host state) and resuming a twin (WasmThread.restore()), median of
+//             several; the encoded size for scale;
+//   journal   programs/c/journal.c — a writer that computes between records and waits for a
+//             replica process on another peer to acknowledge each one (lshapes call, reply "ok")
+//             — on a two-kernel real-time cluster (bench/realtime.ts: real kernels, executors in
+//             worker threads, a link with an injected round trip of 1, 10 and 30 ms), with
+//             speculation off, on, and in the always-mispredict mode; output checked identical.
+// Numbers only: nothing here asserts a timing. Wrong program output is an error.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Wasi } from '../src/kernel/wasi/preview1.ts';
+import { CollectOutput } from '../src/kernel/wasi/streams.ts';
+import { rewriteModule } from '../src/kernel/wasm/rewrite.ts';
+import { encodeSnapshot } from '../src/kernel/wasm/snapshot.ts';
+import { WasmThread } from '../src/kernel/wasm/thread.ts';
+import { median } from './browser.ts';
+import { realtimeCluster } from './realtime.ts';
+import { SchedulerClient } from '../src/host/common/scheduler-client.ts';
+import type { SpeculationMode, SpeculationStats } from '../src/kernel/process/protocol.ts';
+
+const BUILD = fileURLToPath(new URL('../programs/build/', import.meta.url));
+const FORKS = 15;
+
+export interface ForkRow {
+  /** What was asked for (KiB of heap memhog fills). */
+  heapKiB: number;
+  /** The thread's linear memory when forked. */
+  memoryBytes: number;
+  snapshotMs: number;
+  restoreMs: number;
+  encodedBytes: number;
+}
+
+/** Fork cost by thread size: memhog run until its heap is filled, then snapshot/restore timed. */
+export async function forkCost(): Promise<ForkRow[]> {
+  const rewritten = await rewriteModule(readFileSync(BUILD + 'memhog.wasm'), { maxMemoryBytes: 512 << 20 });
+  const rows: ForkRow[] = [];
+  // 0 KiB of heap: the smallest C thread (wasi-libc's stack and data: 128 KiB of memory).
+  for (const heapKiB of [0, 900, 16 * 1024 - 200]) {
+    const hosts = () => [new Wasi({ args: ['memhog', String(heapKiB)], env: {}, stdout: new CollectOutput(), stderr: new CollectOutput() })];
+    const t = await WasmThread.create(rewritten, hosts());
+    // Until the first round was printed: the heap is allocated and filled.
+    for (let i = 0; i < 2000; i++) {
+      const r = t.run({ ms: 20 });
+      if (r.state !== 'yielded') throw new Error(`memhog ${heapKiB} stopped: ${r.state}`);
+      if (t.memory.buffer.byteLength >= heapKiB * 1024 && i > 3) break;
+    }
+    const snaps: number[] = [];
+    const restores: number[] = [];
+    let encodedBytes = 0;
+    for (let i = 0; i < FORKS; i++) {
+      const t0 = performance.now();
+      const snap = t.snapshot();
+      snaps.push(performance.now() - t0);
+      const t1 = performance.now();
+      await WasmThread.restore(rewritten, snap, hosts());
+      restores.push(performance.now() - t1);
+      if (i === 0) encodedBytes = encodeSnapshot(snap).length;
+    }
+    rows.push({ heapKiB, memoryBytes: t.memory.buffer.byteLength, snapshotMs: median(snaps), restoreMs: median(restores), encodedBytes });
+  }
+  return rows;
+}
+
+export interface JournalRow {
+  rttMs: number;
+  mode: SpeculationMode;
+  records: number;
+  ms: number;
+  /** Off's time / this mode's. */
+  speedup: number;
+  spec: SpeculationStats | undefined;
+}
+
+/** Records per run and compute rounds per record (WORK: ~1 ms of hashing per record here). */
+const RECORDS = 400;
+const WORK = 6;
+
+/**
+ * `journal RECORDS WORK <B>` started from A's terminal on A, its replica on B, the link between
+ * them at `rttMs`: each mode's wall time from run to exit; the output must be the same in all.
+ */
+export async function journalBench(rtts: readonly number[] = [1, 10, 30]): Promise<JournalRow[]> {
+  const rows: JournalRow[] = [];
+  for (const rttMs of rtts) {
+    const c = await realtimeCluster(2, { rttMs });
+    try {
+      const client = new SchedulerClient(c.kernels[0]!, 'bench-journal');
+      let expected: string | undefined;
+      let offMs = 0;
+      // A warm-up run per peer: the module's rewrite is paid once, not by the first mode.
+      for (const mode of ['warm', 'off', 'on', 'mispredict'] as const) {
+        let out = '';
+        let err = '';
+        const t0 = performance.now();
+        const h = await client.run('journal', [String(mode === 'warm' ? 10 : RECORDS), String(WORK), c.ids[1]!], {
+          on: c.ids[0]!,
+          speculation: mode === 'warm' ? 'off' : mode,
+          onOutput: (fd, d) => {
+            if (fd === 1) out += new TextDecoder().decode(d);
+            else err += new TextDecoder().decode(d);
+          },
+        });
+        let stats: SpeculationStats | undefined;
+        const poll = setInterval(() => {
+          void client.ps().then((rows) => {
+            const r = rows.find((x) => x.pid === h.pid);
+            if (r?.speculation) stats = r.speculation;
+          });
+        }, 50);
+        const e = await h.exit;
+        const ms = performance.now() - t0;
+        clearInterval(poll);
+        if (e.code !== 0 || err) throw new Error(`journal (${mode}, ${rttMs} ms) ended with ${e.code}: ${err}`);
+        if (mode === 'warm') continue;
+        if (expected === undefined) expected = out;
+        else if (out !== expected) throw new Error(`journal's output differs with speculation ${mode} at ${rttMs} ms`);
+        if (mode === 'off') offMs = ms;
+        rows.push({ rttMs, mode, records: RECORDS, ms, speedup: offMs / ms, spec: stats });
+      }
+    } finally {
+      c.close();
+    }
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv.includes('fork')) console.table(await forkCost());
+  else console.table((await journalBench()).map((r) => ({ ...r, spec: JSON.stringify(r.spec) })));
+  process.exit(0);
+}
