@@ -10,7 +10,8 @@
 //
 //   "LSHPROC\0" (8 bytes) | format version (u32 LE) | SHA-256 of the payload (32 bytes) | payload
 //
-// the payload being MessagePack (msgpackr) with the thread as encodeSnapshot bytes inside.
+// the payload being MessagePack (msgpackr) with the thread inside as snapshotToWire's value (not
+// a sealed snapshot: its memory would be checksummed and copied twice).
 // decodeImage refuses, with an ImageError, anything truncated, corrupt, of another version or
 // malformed.
 //
@@ -23,12 +24,13 @@ import { MemFs } from '../wasi/memfs.ts';
 import type { WasiSnapshot } from '../wasi/preview1.ts';
 import type { NodeId } from '../wasi/vfs.ts';
 import { SnapshotError } from '../wasm/errors.ts';
-import { decodeSnapshot, encodeSnapshot, type ThreadSnapshot } from '../wasm/snapshot.ts';
+import { snapshotFromWire, snapshotToWire, type ThreadSnapshot } from '../wasm/snapshot.ts';
 import { seal, unseal, type SealedFormat } from '../wasm/sealed.ts';
 import type { QueueInputState as StdinState } from '../wasi/streams.ts';
 import type { Pid } from './protocol.ts';
 
-export const IMAGE_FORMAT_VERSION = 1;
+/** 2: the thread unsealed inside (1 had a sealed snapshot). */
+export const IMAGE_FORMAT_VERSION = 2;
 const FORMAT: SealedFormat = {
   magic: new Uint8Array([0x4c, 0x53, 0x48, 0x50, 0x52, 0x4f, 0x43, 0x00]), // "LSHPROC\0"
   version: IMAGE_FORMAT_VERSION,
@@ -191,7 +193,7 @@ export function encodeImage(image: ProcessImage): Uint8Array {
     v: IMAGE_FORMAT_VERSION,
     pid: image.pid,
     moduleHash: image.moduleHash,
-    thread: encodeSnapshot(image.thread),
+    thread: snapshotToWire(image.thread),
     tmp: image.tmp && {
       root: image.tmp.root,
       // bigints as decimal strings: exact whatever msgpackr does with large ones
@@ -244,10 +246,9 @@ function fromRaw(raw: unknown): ProcessImage {
   if (r.v !== IMAGE_FORMAT_VERSION) fail('inner version tag');
   if (typeof r.pid !== 'string' || r.pid === '') fail('pid');
   if (typeof r.moduleHash !== 'string' || !/^[0-9a-f]{64}$/.test(r.moduleHash)) fail('moduleHash is not a SHA-256 hex string');
-  if (!(r.thread instanceof Uint8Array)) fail('thread is not bytes');
   let thread: ThreadSnapshot;
   try {
-    thread = decodeSnapshot(r.thread);
+    thread = snapshotFromWire(r.thread);
   } catch (e) {
     if (e instanceof SnapshotError) throw new ImageError(`process image: its thread ${e.message}`);
     throw e;

@@ -127,8 +127,16 @@ export function memoryImageBytes(image: MemoryImage): number {
 // Encoding
 
 export function encodeSnapshot(s: ThreadSnapshot): Uint8Array {
+  return seal(FORMAT, snapshotToWire(s));
+}
+
+/**
+ * The snapshot as a MessagePack-ready value, unsealed: for containers that seal it themselves
+ * (a process image), so the memory is not checksummed and copied twice.
+ */
+export function snapshotToWire(s: ThreadSnapshot): unknown {
   validateSnapshot(s);
-  return seal(FORMAT, {
+  return {
     v: SNAPSHOT_FORMAT_VERSION,
     moduleHash: s.moduleHash,
     abi: s.abi,
@@ -147,7 +155,7 @@ export function encodeSnapshot(s: ThreadSnapshot): Uint8Array {
       settled: s.pending.settled ? encodeSettled(s.pending.settled) : null,
     },
     fuelUsed: s.fuelUsed,
-  });
+  };
 }
 
 function encodeSettled(x: SettledCall): unknown {
@@ -156,7 +164,11 @@ function encodeSettled(x: SettledCall): unknown {
 }
 
 export function decodeSnapshot(bytes: Uint8Array): ThreadSnapshot {
-  const raw = unseal(FORMAT, bytes);
+  return snapshotFromWire(unseal(FORMAT, bytes));
+}
+
+/** The inverse of snapshotToWire; throws SnapshotError for anything malformed. */
+export function snapshotFromWire(raw: unknown): ThreadSnapshot {
   const s = fromRaw(raw);
   validateSnapshot(s);
   return s;

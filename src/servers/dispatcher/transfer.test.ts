@@ -8,7 +8,7 @@ import type { FromExecutor, ProcessSpec } from '../../kernel/process/protocol.ts
 import { PEER, sha256hex } from '../../kernel/process/test-scheduler.ts';
 import { MemFs } from '../../kernel/wasi/memfs.ts';
 import { buildPrograms, program } from '../../kernel/wasi/test-programs.ts';
-import { MAX_IMAGE_BYTES, TRANSFER_FORMAT_VERSION, TransferError, imageKey, packImage, unpackImage, type TransferRefusal } from './transfer.ts';
+import { MAX_IMAGE_BYTES, TRANSFER_FORMAT_VERSION, TRANSFER_STORED_VERSION, TransferError, imageKey, packImage, unpackImage, type TransferRefusal } from './transfer.ts';
 
 beforeAll(() => buildPrograms(), 600_000);
 
@@ -154,11 +154,27 @@ describe('refusals', () => {
   });
 
   it('another format version: made by another version (N)', async () => {
-    const v2 = packed.slice();
-    new DataView(v2.buffer).setUint32(8, 2, true);
-    const r = await refusal(unpackImage(v2, key, hmac));
+    const v3 = packed.slice();
+    new DataView(v3.buffer).setUint32(8, 3, true);
+    const r = await refusal(unpackImage(v3, key, hmac));
     expect(r.reason).toBe('version');
-    expect(r.message).toMatch(/^made by another version \(2;/);
+    expect(r.message).toMatch(/^made by another version \(3;/);
+  });
+
+  it('an image that does not compress is stored as it is, and unpacks the same', async () => {
+    const noise = new Uint8Array(300_000);
+    for (let i = 0; i < noise.length; i += 65536) crypto.getRandomValues(noise.subarray(i, i + 65536));
+    const p = await packImage(noise, key, hmac);
+    expect(new DataView(p.buffer).getUint32(8, true)).toBe(TRANSFER_STORED_VERSION);
+    expect(p.length).toBe(HEADER + noise.length + 32);
+    expect(await unpackImage(p, key, hmac)).toEqual(noise);
+    // A compressible one still is deflated.
+    const zeros = await packImage(new Uint8Array(300_000), key, hmac);
+    expect(new DataView(zeros.buffer).getUint32(8, true)).toBe(TRANSFER_FORMAT_VERSION);
+    expect(zeros.length).toBeLessThan(10_000);
+    // Stored, the payload size must be the image size (it is authenticated: only a buggy member sends otherwise).
+    const bad = await forge(key, noise.subarray(0, 1000), 999, TRANSFER_STORED_VERSION);
+    expect((await refusal(unpackImage(bad, key, hmac))).message).toMatch(/stored image of 1000 bytes, 999 announced/);
   });
 
   it('authenticated but not deflate: corrupt (cannot decompress)', async () => {

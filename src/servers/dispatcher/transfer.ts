@@ -5,14 +5,25 @@
 //
 //   "LSHXFER\0" (8) | version (u32 LE) | image size (u32 LE) | payload size (u32 LE) | payload | MAC (32)
 //
-// payload = deflate-raw(image) (CompressionStream: Node 20 and Chromium); MAC = HMAC-SHA256(key,
-// everything before it). unpackImage checks, in order: length, magic, version, MAC, then the
+// payload = deflate-raw(image) (CompressionStream: Node 20 and Chromium) when version is 1, the
+// image as it is when version is STORED (2): an image whose sample does not compress (a heap of
+// random or already-compressed bytes) is not worth deflating — that costs more than shipping it
+// (16 MiB: ~0.8 s in Node). MAC = HMAC-SHA256(key, everything before it). unpackImage checks, in order: length, magic, version, MAC, then the
 // size cap, and only then decompresses — into a buffer of exactly the announced size, failing
 // as soon as the stream would overflow it (a zip bomb from a buggy or hostile member stops at
 // the cap instead of filling memory).
 import { equalBytes } from '../../kernel/admission.ts';
 
+/** Deflated payload. */
 export const TRANSFER_FORMAT_VERSION = 1;
+/** The same layout with the image stored as it is (payload size = image size). */
+export const TRANSFER_STORED_VERSION = 2;
+/** Bytes of an image deflated to decide whether deflating all of it pays. */
+const SAMPLE_BYTES = 64 << 10;
+/** Pieces the sample is taken in, spread evenly over the image. */
+const SAMPLES = 16;
+/** Deflate only when the sample shrinks below this fraction. */
+const WORTH_IT = 0.9;
 const MAGIC = new Uint8Array([0x4c, 0x53, 0x48, 0x58, 0x46, 0x45, 0x52, 0x00]); // "LSHXFER\0"
 const HEADER = MAGIC.length + 12;
 const MAC_BYTES = 32;
@@ -52,11 +63,12 @@ export async function packImage(image: Uint8Array, key: Uint8Array, hmac: Hmac, 
   if (image.length > max) {
     throw new TransferError('too-large', `process image too large to transfer (${image.length} bytes, the limit is ${max})`);
   }
-  const payload = await deflate(image);
+  const stored = !(await worthDeflating(image));
+  const payload = stored ? image : await deflate(image);
   const out = new Uint8Array(HEADER + payload.length + MAC_BYTES);
   out.set(MAGIC, 0);
   const view = new DataView(out.buffer);
-  view.setUint32(MAGIC.length, TRANSFER_FORMAT_VERSION, true);
+  view.setUint32(MAGIC.length, stored ? TRANSFER_STORED_VERSION : TRANSFER_FORMAT_VERSION, true);
   view.setUint32(MAGIC.length + 4, image.length, true);
   view.setUint32(MAGIC.length + 8, payload.length, true);
   out.set(payload, HEADER);
@@ -77,8 +89,8 @@ export async function unpackImage(packed: Uint8Array, key: Uint8Array, hmac: Hma
   }
   const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
   const version = view.getUint32(MAGIC.length, true);
-  if (version !== TRANSFER_FORMAT_VERSION) {
-    throw new TransferError('version', `made by another version (${version}; this peer reads ${TRANSFER_FORMAT_VERSION})`);
+  if (version !== TRANSFER_FORMAT_VERSION && version !== TRANSFER_STORED_VERSION) {
+    throw new TransferError('version', `made by another version (${version}; this peer reads ${TRANSFER_FORMAT_VERSION} and ${TRANSFER_STORED_VERSION})`);
   }
   const size = view.getUint32(MAGIC.length + 4, true);
   const payloadLen = view.getUint32(MAGIC.length + 8, true);
@@ -91,7 +103,21 @@ export async function unpackImage(packed: Uint8Array, key: Uint8Array, hmac: Hma
   }
   const max = opts.maxBytes ?? MAX_IMAGE_BYTES;
   if (size > max) throw new TransferError('too-large', `process image too large (${size} bytes, the limit is ${max})`);
+  if (version === TRANSFER_STORED_VERSION) {
+    if (payloadLen !== size) throw new TransferError('corrupt', `corrupt (a stored image of ${payloadLen} bytes, ${size} announced)`);
+    return packed.slice(HEADER, HEADER + payloadLen);
+  }
   return inflate(packed.subarray(HEADER, HEADER + payloadLen), size);
+}
+
+/** Whether deflating `image` pays: samples spread over it must shrink enough together. */
+async function worthDeflating(image: Uint8Array): Promise<boolean> {
+  if (image.length <= SAMPLE_BYTES) return true;
+  const piece = SAMPLE_BYTES / SAMPLES;
+  const step = Math.floor((image.length - piece) / (SAMPLES - 1));
+  const sample = new Uint8Array(SAMPLE_BYTES);
+  for (let i = 0; i < SAMPLES; i++) sample.set(image.subarray(i * step, i * step + piece), i * piece);
+  return (await deflate(sample)).length < WORTH_IT * SAMPLE_BYTES;
 }
 
 async function deflate(data: Uint8Array): Promise<Uint8Array> {
