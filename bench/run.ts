@@ -1,15 +1,19 @@
 // `npm run bench`: measures, prints the tables, writes bench/results/latest.json and puts the
 // tables into README.md between the bench markers. Numbers, never assertions.
 //
-// `BENCH_ONLY=files` (or a comma-separated list of cluster, sim, processes, files) runs only
-// those sections and prints their tables, writing nothing: for working on one benchmark
-// (build first: `npx vite build && BENCH_ONLY=files npx tsx bench/run.ts`).
+// `BENCH_ONLY=files` (or a comma-separated list of cluster, sim, processes, files, dispatcher)
+// runs only those sections and prints their tables, writing nothing: for working on one
+// benchmark (build first: `npx vite build && BENCH_ONLY=files npx tsx bench/run.ts`). With
+// `BENCH_MERGE=1` as well, their results replace those sections' in latest.json and their tables
+// replace theirs in the README, the other sections' kept from the last run.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { runClusterBench } from './cluster.ts';
 import { runFilesBench, type FilesResult } from './files.ts';
 import { runProcessesBench } from './processes.ts';
 import { runSimBench } from './sim.ts';
+import { forkCost, journalBench, type JournalRow } from './speculation.ts';
+import { migrationBench } from './migration.ts';
 
 const f = (x: number, d = 2) => x.toFixed(d);
 
@@ -20,7 +24,7 @@ function table(rows: string[][]): string {
 }
 
 const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
-const SECTIONS = ['cluster', 'sim', 'processes', 'files'] as const;
+const SECTIONS = ['cluster', 'sim', 'processes', 'files', 'dispatcher'] as const;
 for (const name of only ?? []) if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: no section ${name} (${SECTIONS.join(', ')})`);
 const wanted = (name: (typeof SECTIONS)[number]) => only === undefined || only.includes(name);
 const results: Record<string, unknown> = {};
@@ -103,10 +107,63 @@ if (wanted('files')) {
   tables.push(filesTable(files));
 }
 
+if (wanted('dispatcher')) {
+  const fork = await forkCost();
+  const journal = await journalBench();
+  const migration = await migrationBench();
+  results.dispatcher = { fork, journal, migration };
+  const kib = (b: number) => (b >= 1 << 20 ? `${f(b / (1 << 20), 0)} MiB` : `${f(b / 1024, 0)} KiB`);
+  const forkTable = table([
+    ['Fork On Wait: a fork by thread size (ms, median)', ...fork.map((r) => kib(r.memoryBytes))],
+    ['take the twin (WasmThread.snapshot)', ...fork.map((r) => f(r.snapshotMs, 2))],
+    ['resume a twin (WasmThread.restore: a rollback)', ...fork.map((r) => f(r.restoreMs, 2))],
+    ['  encoded, for scale (bytes)', ...fork.map((r) => String(r.encodedBytes))],
+  ]);
+  const byRtt = new Map<number, Map<string, JournalRow>>();
+  for (const r of journal) byRtt.set(r.rttMs, (byRtt.get(r.rttMs) ?? new Map()).set(r.mode, r));
+  const cell = (m: Map<string, JournalRow>, mode: string, base: string) => {
+    const r = m.get(mode);
+    const b = m.get(base);
+    return r && b ? `${f(r.ms, 0)} (${f(b.ms / r.ms)}×)` : '';
+  };
+  const journalTable = table([
+    [`Fork On Wait: \`journal ${journal[0]?.records ?? ''} …\`, its replica on another peer (ms; speedup vs off)`, 'off', 'on', 'target', 'every prediction wrong', 'target', 'always-mispredict test mode'],
+    ...[...byRtt].map(([rtt, m]) => [
+      `link round trip ${rtt} ms`,
+      f(m.get('off')?.ms ?? 0, 0),
+      cell(m, 'on', 'off'),
+      rtt === 1 ? '> 2×' : rtt === 30 ? '> 14×' : '',
+      cell(m, 'wrong', 'wrong-off'),
+      '≥ 0.95×',
+      cell(m, 'mispredict', 'off'),
+    ]),
+  ]);
+  const migrationTable = table([
+    ['Dispatcher: `migrate` of `memhog` between two tabs (ms, median)', ...migration.map((r) => kib(r.heapKiB * 1024))],
+    [`frozen: freeze request → thawed on the other tab (${migration[0]?.hops ?? 0} hops, the first cold)`, ...migration.map((r) => f(r.freezeMs, 0))],
+    ['the whole `migrate` call', ...migration.map((r) => f(r.callMs, 0))],
+    ['anchor: Xen live migration downtime', '60', ''],
+  ]);
+  tables.push(forkTable, journalTable, migrationTable);
+}
+
 const all = tables.join('\n\n');
 console.log(all);
 
-if (only !== undefined) {
+if (only !== undefined && process.env.BENCH_MERGE) {
+  const latestUrl = new URL('./results/latest.json', import.meta.url);
+  const old = JSON.parse(await readFile(latestUrl, 'utf8')) as Record<string, unknown>;
+  await writeFile(latestUrl, JSON.stringify({ ...old, ...results, [`${only.join('+')}Date`]: new Date().toISOString() }, null, 2));
+  const readmeUrl = new URL('../README.md', import.meta.url);
+  const readme = await readFile(readmeUrl, 'utf8');
+  // The block's tables, those of the sections re-run replaced (a table is known by its first cell).
+  const block = /<!-- bench:start -->\n([\s\S]*?)\n<!-- bench:end -->/.exec(readme)?.[1] ?? '';
+  const firstCell = (t: string) => t.split('|')[1]?.trim().split(':')[0] ?? '';
+  const fresh = new Set(tables.map(firstCell));
+  const kept = block.split('\n\n').filter((t) => t.trim() && !fresh.has(firstCell(t)));
+  await writeFile(readmeUrl, readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${[...kept, ...tables].join('\n\n')}\n<!-- bench:end -->`));
+  console.log(`\nmerged ${only.join(', ')} into bench/results/latest.json and the README tables`);
+} else if (only !== undefined) {
   console.log(`\nBENCH_ONLY=${only.join(',')}: printed only; latest.json and README untouched`);
 } else {
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
