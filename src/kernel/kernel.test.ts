@@ -194,6 +194,22 @@ describe('flow control', () => {
     expect(a.kernel.linkStats().find((l) => l.peer === b.id)!.queuedBytes).toBe(0);
   });
 
+  test('a big message from one port does not hold up another port’s messages; each port keeps its order', async () => {
+    const { nodes, run, link } = await world(2, { bandwidth: 4 << 20 });
+    const [a, b] = nodes as [Node, Node];
+    await link(a, b);
+    const got: string[] = [];
+    b.kernel.register('in', (env) => got.push(env.body instanceof Uint8Array ? `big${env.body.length}` : String(env.body)));
+    const big = new Uint8Array(8 << 20);
+    a.kernel.send({ peer: a.id, port: 'bulk' }, { peer: b.id, port: 'in' }, big);
+    a.kernel.send({ peer: a.id, port: 'bulk' }, { peer: b.id, port: 'in' }, 'after-big');
+    for (let i = 0; i < 3; i++) a.kernel.send({ peer: a.id, port: 'chat' }, { peer: b.id, port: 'in' }, `chat${i}`);
+    await run(10_000);
+    // At 4 MiB/s the big one takes 2 s; the other port's small messages pass it at once.
+    expect(got).toEqual(['chat0', 'chat1', 'chat2', `big${8 << 20}`, 'after-big']);
+    expect(of(a, 'link.down')).toEqual([]);
+  });
+
   test('a big burst respects the high-water mark of the real (simulated) buffer', async () => {
     let throttle!: ThrottledNic;
     const { nodes, run, link } = await world(2, { bandwidth: 1024 }, (nic, i) => (i === 0 ? (throttle = new ThrottledNic(nic)) : nic));

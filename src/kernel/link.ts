@@ -57,7 +57,14 @@ export class Link {
   /** Handshake frames are handled one at a time, in arrival order (crypto is async). */
   private handshakeChain: Promise<void> = Promise.resolve();
   private readonly reassembler = new Reassembler();
-  private readonly queue: Uint8Array[] = [];
+  /**
+   * Frames waiting for the transport, one FIFO lane per sending port (the kernel's own frames —
+   * pings, handshake — have theirs), served round-robin a frame at a time: a 16 MiB message
+   * (a migrating process) must not hold up keepalives and membership gossip for the second it
+   * takes to send, or the peer is declared dead mid-transfer. Messages of one port keep their
+   * order; there never was an order between ports.
+   */
+  private readonly lanes = new Map<string, Uint8Array[]>();
   private queuedBytes = 0;
   private nextMessageId = 0;
   private stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
@@ -152,8 +159,11 @@ export class Link {
   /** Encode, chunk if needed, and queue behind the transport's backlog. */
   sendFrame(frame: Frame): void {
     if (this.state === 'closed') return;
+    const laneKey = frame.k === 'msg' ? frame.from : '#kernel';
+    let lane = this.lanes.get(laneKey);
+    if (!lane) this.lanes.set(laneKey, (lane = []));
     for (const part of splitFrame(encodeFrame(frame), this.nextMessageId++)) {
-      this.queue.push(part);
+      lane.push(part);
       this.queuedBytes += part.length;
     }
     this.pump();
@@ -161,8 +171,12 @@ export class Link {
 
   /** Moves queued frames to the transport while its backlog is under the high-water mark. */
   pump(): void {
-    while (this.queue.length > 0 && this.state !== 'closed' && this.env.backlog() < HIGH_WATER_BYTES) {
-      const part = this.queue.shift()!;
+    while (this.lanes.size > 0 && this.state !== 'closed' && this.env.backlog() < HIGH_WATER_BYTES) {
+      // The first lane's head goes out; a lane with more goes to the back (Map order = rotation).
+      const [key, lane] = this.lanes.entries().next().value!;
+      const part = lane.shift()!;
+      this.lanes.delete(key);
+      if (lane.length > 0) this.lanes.set(key, lane);
       this.queuedBytes -= part.length;
       this.stats.framesOut++;
       this.stats.bytesOut += part.length;
@@ -172,7 +186,7 @@ export class Link {
 
   markClosed(): void {
     this.state = 'closed';
-    this.queue.length = 0;
+    this.lanes.clear();
     this.queuedBytes = 0;
   }
 
