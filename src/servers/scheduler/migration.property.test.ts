@@ -47,3 +47,68 @@ describe('migration keeps output byte-identical', () => {
     );
   }, 180_000);
 });
+
+/** Sample programs that end by themselves, with what they read on stdin (interactive when given). */
+const PROGRAMS: { name: string; args: string[]; stdin?: string }[] = [
+  { name: 'memhog', args: ['300', '40'] },
+  { name: 'cat', args: [], stdin: 'one\ntwo\nthree\n'.repeat(200) },
+  { name: 'wc', args: ['/README.txt'] },
+  { name: 'sha256sum', args: ['/README.txt'] },
+  { name: 'grep', args: ['-n', 'the', '/README.txt'] },
+  { name: 'tee', args: ['/tmp/copy'], stdin: 'tee line\n'.repeat(300) },
+  { name: 'hello', args: ['moved', 'world'] },
+];
+
+describe('every sample program moved at random points prints what it prints unmoved', () => {
+  test('random program, random hops (before, during, maybe after its end)', async () => {
+    const { peers, pump, terminal } = await simCluster(3, { seed: 'hops-programs' });
+    const t = terminal(peers[0]!);
+    /** Runs one to its end, moving it at the given steps; returns its output as the terminal shows it. */
+    const runOnce = async (p: (typeof PROGRAMS)[number], hops: { steps: number; to: number }[]) => {
+      let host = 0;
+      const pid = await t.run(p.name, p.args, { on: peers[host]!, ...(p.stdin !== undefined ? { interactive: true } : {}) });
+      if (p.stdin !== undefined) {
+        // Fed in pieces while it runs and moves: none may be lost or read twice.
+        const pieces = p.stdin.match(/[\s\S]{1,700}/g) ?? [];
+        void (async () => {
+          for (const piece of pieces) {
+            t.send({ kind: 'stdin', pid, data: new TextEncoder().encode(piece) });
+            await pump(() => false, 3, 0);
+          }
+          t.send({ kind: 'stdin.end', pid });
+        })();
+      }
+      for (const hop of hops) {
+        await pump(() => !!t.exit(pid), hop.steps, 0);
+        if (t.exit(pid)) break;
+        const to = (host + hop.to) % peers.length;
+        const r = await t.request({ kind: 'migrate', pid, to: peers[to]!.id });
+        // A program that ended before the move is not an error: it simply was not moved.
+        if (r.kind === 'migrate.ok') {
+          host = to;
+          moved.set(p.name, (moved.get(p.name) ?? 0) + 1);
+        }
+        else expect(r.kind === 'migrate.failed' && /exited|no such process|not running/.test(r.message) ? 'ended' : JSON.stringify(r)).toBe('ended');
+      }
+      expect(await pump(() => !!t.exit(pid), 200_000)).toBe(true);
+      expect(t.exit(pid)!.code).toBe(0);
+      return t.shown(pid);
+    };
+    const unmoved = new Map<string, string>();
+    const moved = new Map<string, number>();
+    for (const p of PROGRAMS) unmoved.set(p.name, await runOnce(p, []));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...PROGRAMS),
+        fc.array(fc.record({ steps: fc.integer({ min: 0, max: 40 }), to: fc.integer({ min: 1, max: 2 }) }), { minLength: 1, maxLength: 3 }),
+        async (p, hops) => {
+          expect(await runOnce(p, hops)).toBe(unmoved.get(p.name));
+        },
+      ),
+      { numRuns: 12, seed: 7, endOnFailure: true },
+    );
+    // The property is only as good as the moves it made: the long-running ones really moved.
+    expect(moved.get('memhog') ?? 0).toBeGreaterThan(0);
+    expect(moved.get('cat') ?? 0).toBeGreaterThan(0);
+  }, 300_000);
+});

@@ -8,7 +8,7 @@ import { Simulation, type SimPeer } from '../../host/sim/sim.ts';
 import type { ClientMessage, ClientRequest, ProcessInfo, ProgramStore } from './client.ts';
 import type { SchedulerOptions } from './scheduler.ts';
 
-export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 'primes'];
+export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 'primes', 'memhog', 'wc', 'sha256sum', 'grep'];
 export const store: ProgramStore = { list: async () => NAMES, load: async (name) => (NAMES.includes(name) ? program(name) : undefined) };
 
 export type Out = Extract<ClientMessage, { kind: 'out' }>;
