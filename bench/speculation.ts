@@ -7,7 +7,11 @@
 //             replica process on another peer to acknowledge each one (lshapes call, reply "ok")
 //             — on a two-kernel real-time cluster (bench/realtime.ts: real kernels, executors in
 //             worker threads, a link with an injected round trip of 1, 10 and 30 ms), with
-//             speculation off, on, and in the always-mispredict mode; output checked identical.
+//             speculation off and on; 'wrong': on, with replies that change so that every
+//             prediction the predictor makes is wrong (`journal -c RUN`, next to its own 'off'
+//             baseline 'wrong-off': the predictor must bench the site, target ≥ 0.95× of off);
+//             and 'mispredict', the always-fork test mode (every wait forks on a wrong value,
+//             the predictor bypassed: the cost of rollbacks, not a use case); output checked identical.
 // Numbers only: nothing here asserts a timing. Wrong program output is an error.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +24,7 @@ import { median } from './browser.ts';
 import { realtimeCluster } from './realtime.ts';
 import { SchedulerClient } from '../src/host/common/scheduler-client.ts';
 import type { SpeculationMode, SpeculationStats } from '../src/kernel/process/protocol.ts';
+import { DEFAULT_THRESHOLD } from '../src/kernel/speculation/predictor.ts';
 
 const BUILD = fileURLToPath(new URL('../programs/build/', import.meta.url));
 const FORKS = 15;
@@ -65,12 +70,32 @@ export async function forkCost(): Promise<ForkRow[]> {
   return rows;
 }
 
+/**
+ * A journal run: speculation off / on / 'mispredict' (the always-fork test mode) on plain "ok"
+ * replies; 'wrong-off' / 'wrong': off / on with replies the predictor always gets wrong.
+ */
+export type JournalMode = 'off' | 'on' | 'mispredict' | 'wrong-off' | 'wrong';
+
+const RUNS: readonly { mode: JournalMode; speculation: SpeculationMode; changing: boolean; base: JournalMode }[] = [
+  { mode: 'off', speculation: 'off', changing: false, base: 'off' },
+  { mode: 'on', speculation: 'on', changing: false, base: 'off' },
+  { mode: 'mispredict', speculation: 'mispredict', changing: false, base: 'off' },
+  { mode: 'wrong-off', speculation: 'off', changing: true, base: 'wrong-off' },
+  { mode: 'wrong', speculation: 'on', changing: true, base: 'wrong-off' },
+];
+
+/**
+ * Replies change every this many records: one more than the repeats the predictor needs, so it
+ * predicts exactly when the run ends and is wrong every time.
+ */
+const WRONG_RUN = DEFAULT_THRESHOLD + 1;
+
 export interface JournalRow {
   rttMs: number;
-  mode: SpeculationMode;
+  mode: JournalMode;
   records: number;
   ms: number;
-  /** Off's time / this mode's. */
+  /** Its baseline's time / this mode's ('off' for off/on/mispredict, 'wrong-off' for wrong). */
   speedup: number;
   spec: SpeculationStats | undefined;
 }
@@ -90,15 +115,17 @@ export async function journalBench(rtts: readonly number[] = [1, 10, 30]): Promi
     try {
       const client = new SchedulerClient(c.kernels[0]!, 'bench-journal');
       let expected: string | undefined;
-      let offMs = 0;
+      const times = new Map<JournalMode, number>();
       // A warm-up run per peer: the module's rewrite is paid once, not by the first mode.
-      for (const mode of ['warm', 'off', 'on', 'mispredict'] as const) {
+      for (const run of [{ mode: 'warm', speculation: 'off', changing: false, base: 'off' } as const, ...RUNS]) {
+        const mode = run.mode;
         let out = '';
         let err = '';
         const t0 = performance.now();
-        const h = await client.run('journal', [String(mode === 'warm' ? 10 : RECORDS), String(WORK), c.ids[1]!], {
+        const args = [...(run.changing ? ['-c', String(WRONG_RUN)] : []), String(mode === 'warm' ? 10 : RECORDS), String(WORK), c.ids[1]!];
+        const h = await client.run('journal', args, {
           on: c.ids[0]!,
-          speculation: mode === 'warm' ? 'off' : mode,
+          speculation: run.speculation,
           onOutput: (fd, d) => {
             if (fd === 1) out += new TextDecoder().decode(d);
             else err += new TextDecoder().decode(d);
@@ -118,8 +145,8 @@ export async function journalBench(rtts: readonly number[] = [1, 10, 30]): Promi
         if (mode === 'warm') continue;
         if (expected === undefined) expected = out;
         else if (out !== expected) throw new Error(`journal's output differs with speculation ${mode} at ${rttMs} ms`);
-        if (mode === 'off') offMs = ms;
-        rows.push({ rttMs, mode, records: RECORDS, ms, speedup: offMs / ms, spec: stats });
+        times.set(mode, ms);
+        rows.push({ rttMs, mode, records: RECORDS, ms, speedup: (times.get(run.base) ?? ms) / ms, spec: stats });
       }
     } finally {
       c.close();

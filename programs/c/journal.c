@@ -7,9 +7,16 @@
 //                             reply is counted, reported on stderr, and it goes on); prints a
 //                             line every 100 records; then calls the replica's port "digest" and
 //                             prints its digest next to its own, sends "quit" and waits for it.
-//   journal --replica N       appends N records from "rec" to /tmp/journal, folding each into a
-//                             running FNV-1a digest, answering "ok"; then answers one "digest"
-//                             call with the digest and the journal's size; exits on "quit".
+//   journal -c RUN N WORK [PEER]
+//                             the same, but the replica's acknowledgement changes every RUN
+//                             records ("ok 0" RUN times, then "ok 1"...): with RUN one more than
+//                             the predictor's repeat threshold, every prediction of the reply is
+//                             wrong (the bench's worst case); the writer checks each reply
+//                             against the one expected, so the output stays the same.
+//   journal --replica N [RUN] appends N records from "rec" to /tmp/journal, folding each into a
+//                             running FNV-1a digest, answering "ok" (or "ok <k/RUN>"); then
+//                             answers one "digest" call with the digest and the journal's size;
+//                             exits on "quit".
 //   journal -f FILE N WORK    writes the N records to FILE and fsyncs after each; prints the
 //                             file's size and the digest.
 #include <errno.h>
@@ -27,7 +34,12 @@
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
-static const char *USAGE = "usage: journal N WORK [PEER] | journal -f FILE N WORK | journal --replica N";
+static const char *USAGE = "usage: journal N WORK [PEER] | journal -c RUN N WORK [PEER] | journal -f FILE N WORK | journal --replica N [RUN]";
+
+/** The acknowledgement of record k (from 0): "ok", or "ok <k/run>" when replies change every run records. */
+static int ack(char *out, size_t cap, uint32_t k, uint32_t run) {
+  return run ? snprintf(out, cap, "ok %u", k / run) : snprintf(out, cap, "ok");
+}
 
 static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -67,7 +79,7 @@ static uint32_t count(const char *s) {
   return (uint32_t)v;
 }
 
-static int replica(uint32_t n) {
+static int replica(uint32_t n, uint32_t run) {
   int32_t rec_port, digest_port, quit_port;
   if (ls_port_open("rec", &rec_port) || ls_port_open("digest", &digest_port) || ls_port_open("quit", &quit_port)) {
     fprintf(stderr, "journal --replica: cannot open its ports\n");
@@ -93,7 +105,9 @@ static int replica(uint32_t n) {
       return 1;
     }
     digest = fnv(digest, buf, len);
-    if (token) ls_reply_str(token, "ok");
+    char ok[32];
+    ack(ok, sizeof ok, k, run);
+    if (token) ls_reply_str(token, ok);
   }
   fflush(f);
   long size = ftell(f);
@@ -141,12 +155,13 @@ static int to_file(const char *path, uint32_t n, uint32_t work) {
   return 0;
 }
 
-static int writer(uint32_t n, uint32_t work, const char *peer) {
-  char nbuf[16];
+static int writer(uint32_t n, uint32_t work, uint32_t run, const char *peer) {
+  char nbuf[16], rbuf[16];
   snprintf(nbuf, sizeof nbuf, "%u", n);
-  const char *args[] = {"--replica", nbuf};
+  snprintf(rbuf, sizeof rbuf, "%u", run);
+  const char *args[] = {"--replica", nbuf, rbuf};
   int32_t child;
-  int32_t e = ls_spawn("", 2, args, peer, &child);
+  int32_t e = ls_spawn("", run ? 3 : 2, args, peer, &child);
   if (e) {
     fprintf(stderr, "journal: cannot start the replica: errno %d\n", e);
     return 1;
@@ -164,7 +179,9 @@ static int writer(uint32_t n, uint32_t work, const char *peer) {
       lshapes_kill(child);
       return 1;
     }
-    if (len != 2 || memcmp(reply, "ok", 2) != 0) {
+    char want[32];
+    int wlen = ack(want, sizeof want, k, run);
+    if (len != (uint32_t)wlen || memcmp(reply, want, len) != 0) {
       bad++;
       fprintf(stderr, "journal: record %u: unexpected reply\n", k + 1);
     }
@@ -187,9 +204,17 @@ static int writer(uint32_t n, uint32_t work, const char *peer) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 3 && strcmp(argv[1], "--replica") == 0) return replica(count(argv[2]));
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "--replica") == 0) return replica(count(argv[2]), argc == 4 ? count(argv[3]) : 0);
   if (argc == 5 && strcmp(argv[1], "-f") == 0) return to_file(argv[2], count(argv[3]), count(argv[4]));
-  if (argc == 3 || argc == 4) return writer(count(argv[1]), count(argv[2]), argc == 4 ? argv[3] : "");
+  if ((argc == 5 || argc == 6) && strcmp(argv[1], "-c") == 0) {
+    uint32_t run = count(argv[2]);
+    if (run == 0) {
+      fprintf(stderr, "journal: -c needs a run of at least 1\n%s\n", USAGE);
+      return 2;
+    }
+    return writer(count(argv[3]), count(argv[4]), run, argc == 6 ? argv[5] : "");
+  }
+  if (argc == 3 || argc == 4) return writer(count(argv[1]), count(argv[2]), 0, argc == 4 ? argv[3] : "");
   fprintf(stderr, "%s\n", USAGE);
   return 2;
 }

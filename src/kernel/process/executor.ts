@@ -201,8 +201,11 @@ interface Proc {
   pendingRollback: { level: Level; real?: WaitResult | undefined } | null;
   /** The exit of a speculative copy, posted at commit. */
   heldExit: { code: number; message?: string | undefined } | null;
-  /** A blocked thread's twin is taken a macrotask later (a result may be on its way); armed / done. */
-  tick: 'none' | 'armed' | 'done';
+  /**
+   * Blocked in a predictable call while the level (or twin memory) bound said no: it forks as
+   * soon as a level goes, instead of waiting a whole round trip for its reply.
+   */
+  forkLater: boolean;
   /** /cluster mutations in flight (no dependency twin is taken meanwhile: a re-issue could repeat one). */
   fsMutations: number;
   pumping: boolean;
@@ -448,8 +451,8 @@ export class Executor {
       restoring: false,
       pendingRollback: null,
       heldExit: null,
-      tick: 'none',
       fsMutations: 0,
+      forkLater: false,
       pumping: false,
       shownDepth: 0,
       shownStats: '',
@@ -701,6 +704,7 @@ export class Executor {
   private slice(p: Proc): void {
     const thread = p.thread!;
     p.phase = 'RUNNING';
+    p.forkLater = false;
     const t0 = this.opts.clock.now();
     let r: RunResult;
     try {
@@ -717,7 +721,6 @@ export class Executor {
     p.cpuMs += Math.max(0, this.opts.clock.now() - t0);
     if (gone(p)) return; // cannot happen (kills wait for the slice), but be safe
     p.phase = 'READY';
-    p.tick = 'none';
     this.flushOut(p);
     if (p.pendingKill !== null && r.state !== 'exited' && r.state !== 'trapped') {
       this.kill(p, p.pendingKill);
@@ -806,6 +809,9 @@ export class Executor {
     }
     p.lshapes?.abandonCalls();
     this.flushOut(p);
+    // Counters a rate-limited report held back are not lost with the process.
+    const st = p.sp.stats;
+    if (p.mode !== 'off' && `${st.predictions},${st.hits},${st.rollbacks}` !== p.shownStats) this.report(p, true);
     p.phase = 'EXITED';
     p.state = 'EXITED';
     p.lshapes?.dispose();
@@ -993,7 +999,6 @@ export class Executor {
             return;
           }
           this.pushLevel(p, 'dep', fresh, twin);
-          p.tick = 'none';
         }
         p.deferred.splice(i, 1);
         const live: Delivery = { ...m };
@@ -1008,24 +1013,15 @@ export class Executor {
 
   /**
    * Whether a twin may be taken now for a message to `port`: 'now'; 'later' (the process does
-   * not ask for it yet, or its blocked call may still be settling: a timer pumps again); 'stop'
-   * (running, a mutation in flight, at the level bound: their end pumps again).
+   * not ask for it yet: the slice that blocks it in recv pumps again); 'stop' (running, a
+   * mutation in flight, at the level bound: their end pumps again).
    */
   private readyForDependency(p: Proc, port: string): 'now' | 'later' | 'stop' {
     if (p.phase === 'RUNNING' || p.fsMutations > 0) return 'stop';
     if (p.sp.levels.length >= this.maxLevels) return 'stop';
-    const thread = p.thread!;
-    if (thread.state !== 'WAITING' || !p.lshapes?.wants(port)) return 'later';
-    if (p.tick === 'done') return 'now';
-    if (p.tick === 'none') {
-      p.tick = 'armed';
-      this.setTimer(0, () => {
-        if (p.tick !== 'armed') return;
-        p.tick = 'done';
-        this.pump(p);
-      });
-    }
-    return 'later';
+    // Blocked in lshapes with its waiter set: no result is on its way (one that arrived would
+    // have cleared the waiter at once), so the twin is of a thread that has not seen it.
+    return p.thread!.state === 'WAITING' && p.lshapes?.wants(port) ? 'now' : 'later';
   }
 
   /** The ids of `deps` still open (null: one was cancelled, the message never happened). */
@@ -1071,11 +1067,18 @@ export class Executor {
     if (on?.module !== 'lshapes' || on.name !== 'call') return;
     const pc = p.lshapes.pendingCall();
     if (!pc || pc.timeoutMs >= 0) return; // a call with a timeout is not speculated on
+    if (p.sp.levels.length >= this.maxLevels) {
+      p.forkLater = true;
+      return;
+    }
     const site = callSite(p, pc.to, pc.port);
     const predicted = this.predict(p, site, 'call');
     if (!predicted || predicted.kind !== 'call') return;
     const level = this.fork(p, 'call', site, predicted, pc.token);
-    if (!level) return;
+    if (!level) {
+      p.forkLater = true;
+      return;
+    }
     p.lshapes.settleCall(pc.token, predicted.errno ? null : predicted.data, predicted.errno);
   }
 
@@ -1296,6 +1299,10 @@ export class Executor {
       const marks = p.sp.levels.map((l) => l.twin.stdinMark ?? Infinity);
       p.stdin.forget(Math.min(...marks));
     }
+    if (p.forkLater && p.phase === 'WAITING' && !p.restoring && !p.pendingRollback && p.sp.levels.length < this.maxLevels) {
+      p.forkLater = false;
+      this.forkAtCall(p);
+    }
     this.pump(p);
   }
 
@@ -1334,7 +1341,7 @@ export class Executor {
     if (p.stdin && level.twin.stdinMark !== null) p.stdin.rewind(level.twin.stdinMark);
     if (!p.sp.active) p.stdin?.forget(Infinity);
     p.deferred = [...redeliver, ...p.deferred];
-    p.tick = 'none';
+    p.forkLater = false;
     this.dropInstance(p);
     p.restoring = true;
     p.phase = 'loading';

@@ -87,7 +87,10 @@ export function openTmpNodes(thread: ThreadSnapshot): NodeId[] {
   return wasi.fds.filter((f) => f.mount === TMP_MOUNT && f.node !== undefined).map((f) => f.node!);
 }
 
-/** /tmp as data: every inode reachable from the root, plus the open ones (`open`) that are not. */
+/**
+ * /tmp as data: every inode reachable from the root, plus the open ones (`open`) that are not.
+ * File contents are views that later changes to `fs` leave as they are (MemFs.readShared).
+ */
 export function captureTmp(fs: MemFs, open: readonly NodeId[] = []): TmpImage {
   const nodes: TmpNode[] = [];
   const entries: TmpImage['entries'] = [];
@@ -98,7 +101,8 @@ export function captureTmp(fs: MemFs, open: readonly NodeId[] = []): TmpImage {
     const st = fs.stat(id);
     if (st.type === 'directory') nodes.push({ id, kind: 'dir', atim: st.atim, mtim: st.mtim });
     else if (st.type === 'symlink') nodes.push({ id, kind: 'symlink', target: fs.readlink(id) });
-    else nodes.push({ id, kind: 'file', data: fs.read(id, 0, st.size), atim: st.atim, mtim: st.mtim });
+    // shared, not copied (copy on write in MemFs): Fork On Wait captures /tmp at every fork
+    else nodes.push({ id, kind: 'file', data: fs.readShared(id), atim: st.atim, mtim: st.mtim });
   };
   const root = fs.root as number;
   seen.add(root);

@@ -163,6 +163,32 @@ describe('journal with an acknowledging replica', () => {
     expect(bounded.all).toBe(free.all);
   }, 60_000);
 
+  it('at the level bound a call blocked for room forks as soon as a level commits, not a round trip later', async () => {
+    const r = await run('journal', [String(N), '1'], 'on', { ...opts, speculation: { maxLevels: 2 } });
+    const ref = await run('journal', [String(N), '1'], 'off', opts);
+    expect(r.all).toBe(ref.all);
+    expect(r.p.maxDepth).toBe(2);
+    // the first 3 replies teach the predictor; after that every call forks (waiting for its
+    // own reply instead would leave about every other call unpredicted)
+    const s = r.c.stats(r.p.pid)!;
+    expect(s.predictions).toBeGreaterThan(N - 6);
+    expect(s.rollbacks).toBe(0);
+  }, 60_000);
+
+  it('every prediction wrong (journal -c 3: replies change just when the predictor starts to trust them): benched, output as with off', async () => {
+    const args = ['-c', '3', String(N), '1'];
+    const ref = await run('journal', args, 'off', opts);
+    const r = await run('journal', args, 'on', opts);
+    expect(ref.all).toContain(', 0 unexpected replies');
+    expect(r.all).toBe(ref.all);
+    const s = r.c.stats(r.p.pid)!;
+    expect(s.predictions).toBeGreaterThan(0);
+    expect(s.hits).toBe(0);
+    // two misses in a row bench the site: far fewer predictions than the N / 3 changes
+    expect(s.rollbacks).toBeGreaterThan(0);
+    expect(s.rollbacks).toBeLessThan(N / 3 - 2);
+  }, 60_000);
+
   it('a twin memory bound of 0 stops forking: it just waits', async () => {
     const r = await run('journal', ['12', '1'], 'on', { ...opts, speculation: { maxTwinBytes: 0 } });
     expect(r.c.stats(r.p.pid)?.predictions ?? 0).toBe(0);

@@ -44,6 +44,9 @@ interface Site<V> {
 
 export type Outcome = 'hit' | 'miss' | 'unpredicted';
 
+/** Repeats of a result (after its first sight) before a site is predicted, by default. */
+export const DEFAULT_THRESHOLD = 2;
+
 export class Predictor<V> {
   private readonly sites = new Map<string, Site<V>>();
   private readonly threshold: number;
@@ -53,7 +56,7 @@ export class Predictor<V> {
   private readonly equals: (a: V, b: V) => boolean;
 
   constructor(opts: PredictorOptions<V> = {}) {
-    this.threshold = opts.threshold ?? 2;
+    this.threshold = opts.threshold ?? DEFAULT_THRESHOLD;
     this.max = Math.max(opts.max ?? 3, this.threshold);
     this.benchAfter = opts.benchAfter ?? 2;
     this.benchFor = opts.benchFor ?? 8;

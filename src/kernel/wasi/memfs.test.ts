@@ -44,6 +44,28 @@ describe('MemFs: nodes', () => {
     expect([...fs.read(f, 0, 10)]).toEqual([97, 98, 0, 0]);
   });
 
+  it('readShared: a view later writes, appends and truncation leave as it was (copy on write)', () => {
+    const fs = new MemFs();
+    const f = fs.createFile(fs.root, 'log');
+    fs.write(f, 0, bytes('abcd'));
+    fs.truncate(f, 100); // capacity beyond the size: appends stay in the same buffer
+    fs.truncate(f, 4);
+    const v1 = fs.readShared(f);
+    fs.write(f, 4, bytes('ef')); // an append: no copy needed, the view does not reach it
+    const v2 = fs.readShared(f);
+    expect(v2.buffer).toBe(v1.buffer);
+    fs.write(f, 1, bytes('X')); // below what the views see: the file copies first
+    expect(text(v1)).toBe('abcd');
+    expect(text(v2)).toBe('abcdef');
+    expect(text(fs.read(f, 0, 10))).toBe('aXcdef');
+    const v3 = fs.readShared(f);
+    fs.truncate(f, 2); // zeroes what v3 sees: copies first
+    fs.truncate(f, 6);
+    expect(text(v3)).toBe('aXcdef');
+    expect([...fs.read(f, 0, 10)]).toEqual([97, 88, 0, 0, 0, 0]);
+    expect(fs.readShared(fs.createFile(fs.root, 'empty')).length).toBe(0);
+  });
+
   it('refuses files beyond maxFileSize with EFBIG', async () => {
     const fs = new MemFs({ maxFileSize: 1000 });
     const f = fs.createFile(fs.root, 'a');

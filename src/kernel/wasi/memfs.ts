@@ -20,6 +20,11 @@ interface Inode {
   /** file: contents (capacity may exceed size) */
   data: Uint8Array;
   size: number;
+  /**
+   * file: leading bytes of `data` that views from readShared() see (0: none). Writes below it
+   * copy `data` first (copy on write); appends past it need no copy.
+   */
+  shared: number;
   /** symlink */
   target: string;
   /** directory */
@@ -75,6 +80,7 @@ export class MemFs implements FileSystem {
       ctim: t,
       data: empty,
       size: 0,
+      shared: 0,
       target: '',
       entries: new Map(),
       parent: 0,
@@ -147,12 +153,36 @@ export class MemFs implements FileSystem {
     return n.data.slice(position, Math.min(n.size, position + length));
   }
 
+  /**
+   * The whole contents of a file without copying them: the view stays as it is whatever is done
+   * to the file later (a write below its end copies the file's buffer first). Snapshots of /tmp
+   * take files this way: a growing log costs nothing per snapshot.
+   */
+  readShared(node: NodeId): Uint8Array {
+    const n = this.get(node);
+    if (n.type === 'directory') throw fsError('ISDIR');
+    if (n.type !== 'file') throw fsError('INVAL');
+    if (n.size === 0) return new Uint8Array(0);
+    n.shared = Math.max(n.shared, n.size);
+    return n.data.subarray(0, n.size);
+  }
+
+  /** The file gets a buffer of its own: views handed out by readShared() keep the old one. */
+  private unshare(n: Inode): void {
+    if (n.shared === 0) return;
+    const own = new Uint8Array(n.data.length);
+    own.set(n.data.subarray(0, n.size));
+    n.data = own;
+    n.shared = 0;
+  }
+
   write(node: NodeId, position: number, data: Uint8Array): number {
     const n = this.get(node);
     if (n.type === 'directory') throw fsError('ISDIR');
     if (n.type !== 'file') throw fsError('INVAL');
     const end = position + data.length;
     if (end > this.maxFileSize) throw fsError('FBIG');
+    if (position < n.shared && data.length > 0) this.unshare(n);
     this.reserve(n, end);
     n.data.set(data, position);
     if (end > n.size) n.size = end;
@@ -166,6 +196,7 @@ export class MemFs implements FileSystem {
     const bigger = new Uint8Array(cap);
     bigger.set(n.data.subarray(0, n.size));
     n.data = bigger;
+    n.shared = 0;
   }
 
   truncate(node: NodeId, size: number): void {
@@ -178,6 +209,7 @@ export class MemFs implements FileSystem {
       this.reserve(n, size);
       n.data.fill(0, n.size, size);
     } else {
+      if (size < n.shared) this.unshare(n);
       // Zero the cut-off part so growing again later reads zeros.
       n.data.fill(0, size, n.size);
       if (size === 0) n.data = empty;
