@@ -16,7 +16,10 @@ export interface MigrationRow {
   heapKiB: number;
   freezeMs: number;
   callMs: number;
+  /** Hops that succeeded. */
   hops: number;
+  /** Why a hop failed (then the medians are of the hops before it). */
+  error?: string;
 }
 
 type Shell = {
@@ -54,7 +57,6 @@ export async function migrationBench(): Promise<MigrationRow[]> {
   try {
     const { pages, ids } = await twoTabs(l);
     const page = pages[0]!;
-    if (process.env.DEBUG) console.log('A', ids[0]!.slice(0, 8), 'B', ids[1]!.slice(0, 8));
     const rows: MigrationRow[] = [];
     for (const heapKiB of [900, 16 * 1024 - 200]) {
       const { pid } = await page.evaluate(({ kib, on }) => (globalThis as unknown as ShellGlobal).lshapes.shell.start('memhog', [String(kib)], { on }), { kib: heapKiB, on: ids[0]! });
@@ -62,17 +64,23 @@ export async function migrationBench(): Promise<MigrationRow[]> {
       await page.waitForFunction((p) => ((globalThis as unknown as ShellGlobal).lshapes.shell.output(p)?.stdout.split('\n').length ?? 0) > 3, pid, { timeout: 120_000 });
       const freezes: number[] = [];
       const calls: number[] = [];
-      for (let hop = 0; hop < HOPS; hop++) {
+      let error: string | undefined;
+      for (let hop = 0; hop < HOPS && !error; hop++) {
         const to = ids[(hop + 1) % 2]!;
-        const r = await page.evaluate(
-          async ({ p, to }) => {
-            const t0 = performance.now();
-            const m = await (globalThis as unknown as ShellGlobal).lshapes.shell.migrate(p, to);
-            return { ...m, callMs: performance.now() - t0 };
-          },
-          { p: pid, to },
-        );
-        if (process.env.DEBUG) console.log(hop, to.slice(0, 8), r);
+        const r = await page
+          .evaluate(
+            async ({ p, to }) => {
+              const t0 = performance.now();
+              const m = await (globalThis as unknown as ShellGlobal).lshapes.shell.migrate(p, to);
+              return { ...m, callMs: performance.now() - t0 };
+            },
+            { p: pid, to },
+          )
+          .catch((e: Error) => {
+            error = `hop ${hop + 1}: ${e.message.split('\n')[0]!.replace(/^page.evaluate: Error: /, '')}`;
+            return undefined;
+          });
+        if (!r) break;
         if (r.peer !== to) throw new Error(`migrate answered ${r.peer}, not ${to}`);
         freezes.push(r.freezeMs);
         calls.push(r.callMs);
@@ -81,13 +89,13 @@ export async function migrationBench(): Promise<MigrationRow[]> {
         await page.waitForFunction(({ p, n }) => (globalThis as unknown as ShellGlobal).lshapes.shell.output(p)!.stdout.length > n, { p: pid, n: before }, { timeout: 60_000 });
       }
       const out = await page.evaluate((p) => (globalThis as unknown as ShellGlobal).lshapes.shell.output(p)!.stdout, pid);
-      await page.evaluate((p) => (globalThis as unknown as ShellGlobal).lshapes.shell.kill(p), pid);
+      await page.evaluate((p) => (globalThis as unknown as ShellGlobal).lshapes.shell.kill(p), pid).catch(() => {});
       // Every round exactly once, in order: a lost or repeated line is a broken migration.
       const lines = out.split('\n').filter(Boolean);
       lines.forEach((line, i) => {
         if (!line.startsWith(`round ${i + 1} `)) throw new Error(`memhog output broken at line ${i + 1}: ${line}`);
       });
-      rows.push({ heapKiB, freezeMs: median(freezes), callMs: median(calls), hops: HOPS });
+      rows.push({ heapKiB, freezeMs: freezes.length ? median(freezes) : NaN, callMs: calls.length ? median(calls) : NaN, hops: freezes.length, ...(error ? { error } : {}) });
     }
     return rows;
   } finally {

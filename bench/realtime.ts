@@ -93,16 +93,19 @@ export async function realtimeCluster(n: number, opts: { rttMs: number; workers?
   const token = newClusterToken((k) => globalThis.crypto.getRandomValues(new Uint8Array(k)));
   const kernels: Kernel[] = [];
   const nics: PipeNic[] = [];
+  const pools: { terminate(): void }[] = [];
   const views: (ViewMessage | undefined)[] = [];
   for (let i = 0; i < n; i++) {
     const keys = await generateKeyPair(true);
     const identity = await identityFrom(crypto, keys);
     const nic = new PipeNic(identity.peerId);
+    const exec = nodeExecution(opts.workers ?? 1, { clusterRoot: ROOT });
+    pools.push(exec);
     const kernel = await bootKernel({
       identity,
       token,
       drivers: realDrivers({ nic, kind: 'node', capacity: opts.workers ?? 1, console: { write: () => {} } }),
-      exec: nodeExecution(opts.workers ?? 1, { clusterRoot: ROOT }),
+      exec,
       programs: filePrograms(),
     });
     void filesOf(kernel);
@@ -126,6 +129,8 @@ export async function realtimeCluster(n: number, opts: { rttMs: number; workers?
     ids: kernels.map((k) => k.self),
     close() {
       for (const k of kernels) k.stop();
+      // Their worker threads too: left running, a later cluster in this process shares the CPU with them.
+      for (const p of pools) p.terminate();
       for (const nic of nics) for (const peer of [...nic.out.keys()]) nic.close(peer);
     },
   };

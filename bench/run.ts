@@ -140,8 +140,9 @@ if (wanted('dispatcher')) {
   ]);
   const migrationTable = table([
     ['Dispatcher: `migrate` of `memhog` between two tabs (ms, median)', ...migration.map((r) => kib(r.heapKiB * 1024))],
-    [`frozen: freeze request → thawed on the other tab (${migration[0]?.hops ?? 0} hops, the first cold)`, ...migration.map((r) => f(r.freezeMs, 0))],
-    ['the whole `migrate` call', ...migration.map((r) => f(r.callMs, 0))],
+    ['frozen: freeze request → thawed on the other tab (median of the hops there and back; the first is cold)', ...migration.map((r) => (r.hops ? `${f(r.freezeMs, 0)} (${r.hops} hops)` : '—'))],
+    ['the whole `migrate` call', ...migration.map((r) => (r.hops ? f(r.callMs, 0) : '—'))],
+    ['failed', ...migration.map((r) => r.error ?? 'no')],
     ['anchor: Xen live migration downtime', '60', ''],
   ]);
   tables.push(forkTable, journalTable, migrationTable);
