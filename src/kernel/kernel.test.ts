@@ -210,6 +210,18 @@ describe('flow control', () => {
     expect(of(a, 'link.down')).toEqual([]);
   });
 
+  test('a message over the largest size is refused and leaves the link working', async () => {
+    const { nodes, run, link } = await world(2);
+    const [a, b] = nodes as [Node, Node];
+    await link(a, b);
+    const got: unknown[] = [];
+    b.kernel.register('in', (env) => got.push(env.body));
+    expect(a.kernel.send({ peer: a.id, port: 'bulk' }, { peer: b.id, port: 'in' }, new Uint8Array(65 << 20))).toBe(false);
+    expect(a.kernel.send({ peer: a.id, port: 'chat' }, { peer: b.id, port: 'in' }, 'still here')).toBe(true);
+    await run(500);
+    expect(got).toEqual(['still here']);
+  });
+
   test('a big burst respects the high-water mark of the real (simulated) buffer', async () => {
     let throttle!: ThrottledNic;
     const { nodes, run, link } = await world(2, { bandwidth: 1024 }, (nic, i) => (i === 0 ? (throttle = new ThrottledNic(nic)) : nic));

@@ -159,10 +159,12 @@ export class Link {
   /** Encode, chunk if needed, and queue behind the transport's backlog. */
   sendFrame(frame: Frame): void {
     if (this.state === 'closed') return;
+    // Split first: a message too large throws here, leaving no empty lane behind.
+    const parts = splitFrame(encodeFrame(frame), this.nextMessageId++);
     const laneKey = frame.k === 'msg' ? frame.from : '#kernel';
     let lane = this.lanes.get(laneKey);
     if (!lane) this.lanes.set(laneKey, (lane = []));
-    for (const part of splitFrame(encodeFrame(frame), this.nextMessageId++)) {
+    for (const part of parts) {
       lane.push(part);
       this.queuedBytes += part.length;
     }
