@@ -9,7 +9,7 @@
 // The connection is warmed up by one 16 MiB burst each way first (see below).
 // Numbers only: nothing here asserts a timing. Lost or repeated output is an error.
 import type { Page } from '@playwright/test';
-import { lab, median, type Lab } from './browser.ts';
+import { admitted, lab, median, type Lab } from './browser.ts';
 
 const HOPS = 6;
 
@@ -36,39 +36,15 @@ async function twoTabs(l: Lab): Promise<{ pages: Page[]; ids: string[] }> {
   const hash = new URL(first.page.url()).hash;
   const second = await l.tab('/?workers=1' + hash);
   const pages = [first.page, second.page];
-  // Both Schedulers know both peers: placing on the other one works.
-  for (const [p, other] of [
-    [pages[0]!, second.id],
-    [pages[1]!, first.id],
-  ] as const) {
-    await p.waitForFunction(
-      async (id) => {
-        const links = await (globalThis as unknown as { lshapes: { kernel: { links(): Promise<{ peer: string; state: string }[]> } } }).lshapes.kernel.links();
-        return links.some((x) => x.peer === id && x.state === 'admitted');
-      },
-      other,
-      { timeout: 30_000, polling: 200 },
-    );
-  }
-  return { pages, ids: [first.id, second.id] };
+  const ids = [first.id, second.id];
+  await linked(pages, ids);
+  return { pages, ids };
 }
 
-/** Both tabs see each other again (a stalled warm-up burst may have cost the link). */
-async function twoTabsAgain(pages: Page[], ids: string[]): Promise<void> {
-  for (const [p, other] of [
-    [pages[0]!, ids[1]!],
-    [pages[1]!, ids[0]!],
-  ] as const) {
-    await p.waitForFunction(
-      async (id) => {
-        const links = await (globalThis as unknown as { lshapes: { kernel: { links(): Promise<{ peer: string; state: string }[]> } } }).lshapes.kernel.links();
-        return links.some((x) => x.peer === id && x.state === 'admitted');
-      },
-      other,
-      { timeout: 60_000, polling: 200 },
-    );
-  }
-  await new Promise((r) => setTimeout(r, 3000));
+/** Both tabs have admitted links to each other: placing on the other one works. */
+async function linked(pages: Page[], ids: string[]): Promise<void> {
+  await admitted(pages[0]!, [ids[1]!]);
+  await admitted(pages[1]!, [ids[0]!]);
 }
 
 export async function migrationBench(): Promise<MigrationRow[]> {
@@ -88,7 +64,9 @@ export async function migrationBench(): Promise<MigrationRow[]> {
         await from.evaluate(({ peer, n }) => (globalThis as unknown as Blast).lshapes.kernel.blast(peer, n, 256 << 10), { peer: to, n }).catch(() => {});
       }
     }
-    await twoTabsAgain(pages, ids);
+    // A stalled warm-up burst may have cost the link: both see each other again, and settle.
+    await linked(pages, ids);
+    await new Promise((r) => setTimeout(r, 3000));
     const rows: MigrationRow[] = [];
     for (const heapKiB of [900, 16 * 1024 - 200]) {
       const { pid } = await page.evaluate(({ kib, on }) => (globalThis as unknown as ShellGlobal).lshapes.shell.start('memhog', [String(kib)], { on }), { kib: heapKiB, on: ids[0]! });

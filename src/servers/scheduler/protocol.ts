@@ -73,8 +73,8 @@ const row = z.object({
   moves: count.optional(),
 });
 
-/** Everything a host needs to run a process it did not start (a migration, or a restart from a checkpoint). */
-const immigrant = {
+/** What a host needs to run a process: in a `start`, and (with its image) in an `immigrate`. */
+const processFields = {
   pid,
   name: z.string().max(256),
   args,
@@ -82,12 +82,21 @@ const immigrant = {
   hash: z.string().regex(/^[0-9a-f]{64}$/),
   /** The original module (the receiver checks it against `hash`). */
   module: bytes,
-  /** The process image, compressed and authenticated (dispatcher/transfer.ts). */
-  image: bytes,
+  /** Where stdout/stderr (and the `exit` of a root process) go: the terminal's port. */
   client: address,
   parent: pid.optional(),
   interactive: z.boolean(),
+  /** Output flow-control window in bytes (the client acknowledges output); absent: none. */
   window: z.number().int().min(1).max(1 << 30).optional(),
+  /** Fork On Wait (absent: off). */
+  speculation: speculationMode.optional(),
+};
+
+/** Everything a host needs to run a process it did not start (a migration, or a restart from a checkpoint). */
+const immigrant = {
+  ...processFields,
+  /** The process image, compressed and authenticated (dispatcher/transfer.ts). */
+  image: bytes,
   /** The peer that keeps its exit status (it hears `moved`). */
   spawner: peerId,
   startedAt: z.number(),
@@ -95,28 +104,11 @@ const immigrant = {
   moves: count,
   /** Unresolved speculations it depends on: their outcomes must follow it. */
   deps: deps.optional(),
-  speculation: speculationMode.optional(),
 };
 
 export const PeerMessageSchema = z.discriminatedUnion('kind', [
   /** Start a process here. The spawner chose this peer and allocated the pid. */
-  z.object({
-    kind: z.literal('start'),
-    pid,
-    name: z.string().max(256),
-    args,
-    env,
-    hash: z.string().regex(/^[0-9a-f]{64}$/),
-    module: bytes,
-    /** Where stdout/stderr (and the `exit` of a root process) go: the terminal's port. */
-    client: address,
-    parent: pid.optional(),
-    interactive: z.boolean(),
-    /** Output flow-control window in bytes (the client acknowledges output); absent: none. */
-    window: z.number().int().min(1).max(1 << 30).optional(),
-    /** Fork On Wait (absent: off). */
-    speculation: speculationMode.optional(),
-  }),
+  z.object({ kind: z.literal('start'), ...processFields }),
   z.object({ kind: z.literal('started'), pid }),
   z.object({ kind: z.literal('start.failed'), pid, errno: z.enum(['ENOEXEC', 'EAGAIN', 'EINVAL']), message: z.string().max(4096) }),
   /** A process ended; sent by its host to its spawner. */
