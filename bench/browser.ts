@@ -37,16 +37,18 @@ export async function lab(): Promise<Lab> {
   };
 }
 
-/** Waits until `page`'s kernel has admitted links to all of `peers`. */
-export async function admitted(page: Page, peers: string[]): Promise<void> {
-  await page.waitForFunction(
-    async (want) => {
-      const links = await (globalThis as unknown as { lshapes: { kernel: { links(): Promise<{ peer: string; state: string }[]> } } }).lshapes.kernel.links();
-      return want.every((p) => links.some((l) => l.peer === p && l.state === 'admitted'));
-    },
-    peers,
-    { timeout: 30_000, polling: 200 },
-  );
+/**
+ * Waits until `page`'s kernel has admitted links to all of `peers`. (A loop of evaluate calls:
+ * Playwright's waitForFunction takes an async predicate's promise as a truthy answer at once.)
+ */
+export async function admitted(page: Page, peers: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const links = await page.evaluate(() => (globalThis as unknown as { lshapes: { kernel: { links(): Promise<{ peer: string; state: string }[]> } } }).lshapes.kernel.links());
+    if (peers.every((p) => links.some((l) => l.peer === p && l.state === 'admitted'))) return;
+    if (Date.now() > deadline) throw new Error(`links to ${peers.join(', ')} not admitted after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export function median(xs: number[]): number {

@@ -6,7 +6,8 @@
 // authenticate, ship, check, decompress, instantiate, restore) — and the whole `migrate` call as
 // the shell sees it. The anchor: Xen live migration's 60 ms downtime for a game server (it
 // pre-copies memory while the VM runs; we stop the thread for the whole copy).
-// The connection is warmed up by one 16 MiB burst each way first (see below).
+// The connection is fresh: the first hop is the first bulk transfer on it (the link's window
+// is what makes that work, see src/kernel/link.ts).
 // Numbers only: nothing here asserts a timing. Lost or repeated output is an error.
 import type { Page } from '@playwright/test';
 import { admitted, lab, median, type Lab } from './browser.ts';
@@ -52,21 +53,6 @@ export async function migrationBench(): Promise<MigrationRow[]> {
   try {
     const { pages, ids } = await twoTabs(l);
     const page = pages[0]!;
-    // One bulk burst each way first: the first multi-MiB burst on a fresh connection can stall
-    // for seconds here (Chromium's SCTP over loopback), long enough for membership to declare
-    // the sender gone — a 16 MiB move on a cold connection fails that way (see the README).
-    type Blast = { lshapes: { kernel: { blast(p: string, n: number, s: number): Promise<unknown> } } };
-    for (const n of [1, 4, 16, 64]) {
-      for (const [from, to] of [
-        [pages[0]!, ids[1]!],
-        [pages[1]!, ids[0]!],
-      ] as const) {
-        await from.evaluate(({ peer, n }) => (globalThis as unknown as Blast).lshapes.kernel.blast(peer, n, 256 << 10), { peer: to, n }).catch(() => {});
-      }
-    }
-    // A stalled warm-up burst may have cost the link: both see each other again, and settle.
-    await linked(pages, ids);
-    await new Promise((r) => setTimeout(r, 3000));
     const rows: MigrationRow[] = [];
     for (const heapKiB of [900, 16 * 1024 - 200]) {
       const { pid } = await page.evaluate(({ kib, on }) => (globalThis as unknown as ShellGlobal).lshapes.shell.start('memhog', [String(kib)], { on }), { kib: heapKiB, on: ids[0]! });

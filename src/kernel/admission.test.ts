@@ -9,7 +9,7 @@ import { makeAuth } from './admission.ts';
 import { deriveClusterSecrets, identityFrom, type Identity } from './identity.ts';
 import { ADMISSION_TIMEOUT_MS, Kernel } from './kernel.ts';
 import type { CryptoDriver, KernelEvent, LinkInfo, NetworkInterface, NicEvents, PeerId } from './types.ts';
-import { decodeFrame, encodeFrame, type Frame } from './wire.ts';
+import { PROTOCOL_VERSION, decodeFrame, encodeFrame, type Frame } from './wire.ts';
 
 const TOKEN = 'admission-test-token-1234';
 
@@ -193,7 +193,7 @@ describe('admission over WebCrypto', () => {
       void makeAuth(thief.crypto, secrets.admissionKey, thief.identity.privateKey, me, them).then((auth) => a.nic.inject({ k: 'auth', ...auth }));
     };
     a.nic.events!.linkUp({ peer: victim.identity.peerId, localFingerprint: fpA, remoteFingerprint: fpThief });
-    a.nic.inject({ k: 'hello', v: 1, pub: victim.identity.publicKey, nonce, kind: 'node' });
+    a.nic.inject({ k: 'hello', v: PROTOCOL_VERSION, pub: victim.identity.publicKey, nonce, kind: 'node' });
     await until(() => settled(a), 'refusal');
     expect(reasons(a, 'link.refused')).toEqual(['bad signature: peer does not own its key']);
   });

@@ -6,9 +6,9 @@ import { SimNetwork, type NetworkOptions, type SimNic } from '../host/sim/networ
 import { SimRandom } from '../host/sim/random.ts';
 import { identityFrom } from './identity.ts';
 import { LINK_SILENCE_MS, PING_INTERVAL_MS, Kernel } from './kernel.ts';
-import { HIGH_WATER_BYTES, MAX_BAD_FRAMES } from './link.ts';
+import { HIGH_WATER_BYTES, MAX_BAD_FRAMES, WINDOW_BYTES } from './link.ts';
 import type { Envelope, KernelEvent, NetworkInterface, NicEvents, PeerId } from './types.ts';
-import { CHUNK_BYTES, MAX_FRAME_BYTES, encodeFrame } from './wire.ts';
+import { CHUNK_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION, decodeFrame, encodeFrame } from './wire.ts';
 
 interface Node {
   id: PeerId;
@@ -33,6 +33,31 @@ class ThrottledNic implements NetworkInterface {
   }
   bufferedAmount(peer: PeerId): number {
     return this.congested ? HIGH_WATER_BYTES : this.inner.bufferedAmount(peer);
+  }
+  close(peer: PeerId, reason: string): void {
+    this.inner.close(peer, reason);
+  }
+}
+
+/** A NIC that can sit on the acknowledgements its kernel sends (a slow receiver), then let them go. */
+class AckHoldingNic implements NetworkInterface {
+  holding = false;
+  readonly held: [PeerId, Uint8Array][] = [];
+  constructor(readonly inner: SimNic) {}
+  attach(events: NicEvents): void {
+    this.inner.attach(events);
+  }
+  send(peer: PeerId, frame: Uint8Array): void {
+    const d = decodeFrame(frame);
+    if (this.holding && d.ok && d.frame.k === 'ack') this.held.push([peer, frame]);
+    else this.inner.send(peer, frame);
+  }
+  release(): void {
+    this.holding = false;
+    for (const [peer, frame] of this.held.splice(0)) this.inner.send(peer, frame);
+  }
+  bufferedAmount(peer: PeerId): number {
+    return this.inner.bufferedAmount(peer);
   }
   close(peer: PeerId, reason: string): void {
     this.inner.close(peer, reason);
@@ -222,7 +247,7 @@ describe('flow control', () => {
     expect(got).toEqual(['still here']);
   });
 
-  test('a big burst respects the high-water mark of the real (simulated) buffer', async () => {
+  test('a big burst is paced by the window: the real (simulated) buffer never holds more than the window', async () => {
     let throttle!: ThrottledNic;
     const { nodes, run, link } = await world(2, { bandwidth: 1024 }, (nic, i) => (i === 0 ? (throttle = new ThrottledNic(nic)) : nic));
     const [a, b] = nodes as [Node, Node];
@@ -239,9 +264,44 @@ describe('flow control', () => {
     for (let i = 0; i < 4; i++) a.kernel.send({ peer: a.id, port: 'x' }, { peer: b.id, port: 'in' }, new Uint8Array(1 << 20));
     await run(10_000); // 4 MiB at 1 MiB/s
     expect(got).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
-    // The kernel stopped feeding the transport at the high-water mark (plus one frame).
-    expect(maxBuffered).toBeLessThanOrEqual(HIGH_WATER_BYTES + MAX_FRAME_BYTES);
-    expect(maxBuffered).toBeGreaterThan(HIGH_WATER_BYTES / 2);
+    // In flight: at most the window (plus a keepalive or two), and the window was used.
+    expect(maxBuffered).toBeLessThanOrEqual(WINDOW_BYTES + 1024);
+    expect(maxBuffered).toBeGreaterThan(WINDOW_BYTES / 2);
+    expect(WINDOW_BYTES).toBeLessThan(HIGH_WATER_BYTES);
+  });
+
+  test('a receiver slow to acknowledge holds the sender to its window; keepalives still pass; its acks let the rest go', async () => {
+    let slow!: AckHoldingNic;
+    const { nodes, run, link } = await world(2, {}, (nic, i) => (i === 1 ? (slow = new AckHoldingNic(nic)) : nic));
+    const [a, b] = nodes as [Node, Node];
+    await link(a, b);
+    const got: number[] = [];
+    b.kernel.register('in', (env) => got.push((env.body as Uint8Array).length));
+    slow.holding = true;
+    for (let i = 0; i < 4; i++) a.kernel.send({ peer: a.id, port: 'x' }, { peer: b.id, port: 'in' }, new Uint8Array(1 << 20));
+    await run(LINK_SILENCE_MS * 3);
+    const stalled = a.kernel.linkStats().find((l) => l.peer === b.id)!;
+    expect(stalled.unackedBytes).toBeLessThanOrEqual(WINDOW_BYTES + 4096); // + the keepalives it kept sending
+    expect(stalled.unackedBytes).toBeGreaterThan(WINDOW_BYTES - MAX_FRAME_BYTES);
+    expect(stalled.queuedBytes).toBeGreaterThan(3 << 20);
+    expect(got).toEqual([]);
+    expect(slow.held.length).toBeGreaterThan(0);
+    // Pings and pongs bypass the window: nobody was declared silent.
+    expect(a.kernel.isAdmitted(b.id) && b.kernel.isAdmitted(a.id)).toBe(true);
+    slow.release();
+    await run(2000);
+    expect(got).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
+    expect(a.kernel.linkStats().find((l) => l.peer === b.id)!.queuedBytes).toBe(0);
+  });
+
+  test('an acknowledgement of more bytes than were sent is a bad frame', async () => {
+    const { nodes, run, link } = await world(2);
+    const [a, b] = nodes as [Node, Node];
+    await link(a, b);
+    b.nic.send(a.id, encodeFrame({ k: 'ack', bytes: 1e12 }));
+    await run(50);
+    expect(of(a, 'frame.bad').at(-1)!.reason).toMatch(/^ack of 1000000000000 bytes, only \d+ sent$/);
+    expect(a.kernel.isAdmitted(b.id)).toBe(true);
   });
 });
 
@@ -254,7 +314,7 @@ describe('link hygiene', () => {
     await run(50);
     expect(of(a, 'frame.bad')).toHaveLength(MAX_BAD_FRAMES - 1);
     expect(a.kernel.isAdmitted(b.id)).toBe(true); // still tolerated
-    b.nic.send(a.id, encodeFrame({ k: 'hello', v: 1, pub: new Uint8Array(65), nonce: new Uint8Array(32), kind: 'sim' }));
+    b.nic.send(a.id, encodeFrame({ k: 'hello', v: PROTOCOL_VERSION, pub: new Uint8Array(65), nonce: new Uint8Array(32), kind: 'sim' }));
     await run(50);
     expect(of(a, 'frame.bad').at(-1)!.reason).toBe('hello after admission');
     expect(a.kernel.isAdmitted(b.id)).toBe(false);

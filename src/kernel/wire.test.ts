@@ -10,6 +10,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_MESSAGE_BYTES,
   MAX_PARTIAL_MESSAGES,
+  PROTOCOL_VERSION,
   Reassembler,
   decodeFrame,
   encodeFrame,
@@ -43,9 +44,10 @@ function refused(bytes: Uint8Array): string {
 }
 
 const SAMPLES: Frame[] = [
-  { k: 'hello', v: 1, pub: bytesOf(65), nonce: bytesOf(32, 7), kind: 'browser' },
-  { k: 'hello', v: 1, pub: bytesOf(32), nonce: bytesOf(32), kind: 'sim' },
+  { k: 'hello', v: PROTOCOL_VERSION, pub: bytesOf(65), nonce: bytesOf(32, 7), kind: 'browser' },
+  { k: 'hello', v: PROTOCOL_VERSION, pub: bytesOf(32), nonce: bytesOf(32), kind: 'sim' },
   { k: 'auth', mac: bytesOf(32), sig: bytesOf(64) },
+  { k: 'ack', bytes: 3 << 20 },
   { k: 'msg', from: 'synchronizer', to: 'ui', body: { kind: 'gossip', m: [['a', 1, 2.5, null, true]], bin: bytesOf(100) } },
   { k: 'msg', from: 'p', to: 'q', body: null },
   { k: 'msg', from: 'p', to: 'q', body: 'just a string' },
@@ -61,7 +63,7 @@ describe('encode/decode', () => {
   });
 
   test('every frame kind is covered', () => {
-    expect(new Set(SAMPLES.map((f) => f.k))).toEqual(new Set(['hello', 'auth', 'msg', 'chunk', 'ping', 'pong', 'bye']));
+    expect(new Set(SAMPLES.map((f) => f.k))).toEqual(new Set(['hello', 'auth', 'ack', 'msg', 'chunk', 'ping', 'pong', 'bye']));
   });
 
   test('the encoding is plain MessagePack any decoder reads', () => {
@@ -97,16 +99,19 @@ describe('refusals', () => {
   test('wrong field types', () => {
     const bad: unknown[] = [
       { k: 'ping', t: 'now' },
+      { k: 'ack', bytes: -1 },
+      { k: 'ack', bytes: 1.5 },
+      { k: 'ack' },
       { k: 'pong' },
       { k: 'bye', reason: 'x'.repeat(257) },
       { k: 'msg', from: '', to: 'b', body: 1 },
       { k: 'msg', from: 'a', to: 'b'.repeat(129), body: 1 },
       { k: 'msg', from: 7, to: 'b', body: 1 },
-      { k: 'hello', v: 2, pub: bytesOf(65), nonce: bytesOf(32), kind: 'sim' },
-      { k: 'hello', v: 1, pub: bytesOf(65), nonce: bytesOf(31), kind: 'sim' },
-      { k: 'hello', v: 1, pub: bytesOf(16), nonce: bytesOf(32), kind: 'sim' },
-      { k: 'hello', v: 1, pub: bytesOf(65), nonce: bytesOf(32), kind: 'toaster' },
-      { k: 'hello', v: 1, pub: 'not bytes', nonce: bytesOf(32), kind: 'sim' },
+      { k: 'hello', v: PROTOCOL_VERSION - 1, pub: bytesOf(65), nonce: bytesOf(32), kind: 'sim' },
+      { k: 'hello', v: PROTOCOL_VERSION, pub: bytesOf(65), nonce: bytesOf(31), kind: 'sim' },
+      { k: 'hello', v: PROTOCOL_VERSION, pub: bytesOf(16), nonce: bytesOf(32), kind: 'sim' },
+      { k: 'hello', v: PROTOCOL_VERSION, pub: bytesOf(65), nonce: bytesOf(32), kind: 'toaster' },
+      { k: 'hello', v: PROTOCOL_VERSION, pub: 'not bytes', nonce: bytesOf(32), kind: 'sim' },
       { k: 'auth', mac: bytesOf(31), sig: bytesOf(64) },
       { k: 'auth', mac: bytesOf(32), sig: new Uint8Array() },
       { k: 'chunk', id: -1, i: 0, n: 2, data: bytesOf(10) },

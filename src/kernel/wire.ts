@@ -16,7 +16,8 @@ export const CHUNK_BYTES = MAX_FRAME_BYTES - 256;
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Chunked messages one link may have half-received at once. */
 export const MAX_PARTIAL_MESSAGES = 16;
-export const PROTOCOL_VERSION = 1;
+/** 2: links acknowledge the bytes they received (`ack`), and senders keep a window in flight. */
+export const PROTOCOL_VERSION = 2;
 
 /** Binary fields; Node's Buffer is a Uint8Array too. */
 export const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
@@ -45,6 +46,8 @@ export const Frame = z.discriminatedUnion('k', [
     n: z.number().int().min(2).max(Math.ceil(MAX_MESSAGE_BYTES / CHUNK_BYTES)),
     data: bytes.refine((b) => b.length > 0 && b.length <= CHUNK_BYTES, 'chunk size'),
   }).refine((c) => c.i < c.n, 'chunk index out of range'),
+  // Flow control (link.ts): all the bytes this side has received on the link so far.
+  z.object({ k: z.literal('ack'), bytes: z.number().int().nonnegative() }),
   z.object({ k: z.literal('ping'), t: z.number() }),
   z.object({ k: z.literal('pong'), t: z.number() }),
   z.object({ k: z.literal('bye'), reason: z.string().max(256) }),
