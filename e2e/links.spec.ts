@@ -3,6 +3,7 @@ import type { Page } from '@playwright/test';
 import { Packr } from 'msgpackr';
 import { expect, test } from './fixtures.ts';
 import { expectViews, openTab } from './helpers.ts';
+import { PROTOCOL_VERSION } from '../src/kernel/wire.ts';
 
 type Lshapes = {
   mode: string;
@@ -55,7 +56,7 @@ test('bad frames from a peer are refused with a reason; past the limit the link 
     ['invalid frame (kind explode)', pack({ k: 'explode' })],
     ['invalid frame (kind msg)', pack({ k: 'msg', from: 5, to: 'x', body: 1 })],
     ['invalid frame (kind chunk)', pack({ k: 'chunk', id: 1, i: 0, n: 1e9, data: new Uint8Array(10) })],
-    ['hello after admission', pack({ k: 'hello', v: 1, pub: new Uint8Array(65), nonce: new Uint8Array(32), kind: 'browser' })],
+    ['hello after admission', pack({ k: 'hello', v: PROTOCOL_VERSION, pub: new Uint8Array(65), nonce: new Uint8Array(32), kind: 'browser' })],
   ];
   // (the eighth strike, below, is a large frame of garbage; an oversized frame cannot even be sent
   // over Chromium's data channel, whose maximum message is our maximum frame: the kernel's own
