@@ -6,7 +6,8 @@
 // (transfer.ts). The receiver refuses, with the reason, a module that is not the one its hash
 // names, an image from outside the cluster (bad MAC), and a truncated, corrupt, other-version,
 // other-process or other-program image (decodeImage and the checks after it). Nothing starts
-// until all of that passed.
+// until all of that passed, and then only when the sender says go (the hand-over's commit step:
+// emigration.ts).
 import type { SpeculationMode } from '../../kernel/process/protocol.ts';
 import { decodeImage, ImageError } from '../../kernel/process/image.ts';
 import type { Pid } from '../../kernel/process/protocol.ts';

@@ -46,6 +46,32 @@ describe('checkpoints', () => {
     expect(t.raw(pid).length).toBeGreaterThan(shown.length);
   }, 180_000);
 
+  test('a kill during the restart (the new host keeps the image, waiting for go) is not lost: it ends the process once it runs', async () => {
+    const { peers, pump, terminal, crash, settled, intercept } = await simCluster(3, { scheduler: OPTS, seed: 'ckpt-kill' });
+    const [a, b, c] = peers as [typeof peers[0], typeof peers[0], typeof peers[0]];
+    const t = terminal(a);
+    const store = new CheckpointStore(filesOf(a.kernel).fs);
+    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
+    expect(await pump(() => t.raw(pid).length > 0)).toBe(true);
+    let saved: Uint8Array | undefined;
+    for (let i = 0; i < 200 && !saved; i++) {
+      const r = await settled(store.load(pid));
+      saved = r.ok ? r.value : undefined;
+      await pump(() => false, 50, 0);
+    }
+    expect(saved).toBeDefined();
+    // Whichever peer the spawner (a) restarts it on, its go waits: the image is kept there, not running.
+    const isGo = (m: { kind: string }) => m.kind === 'immigrate.go';
+    const held = [intercept(a, isGo), intercept(c, isGo)];
+    crash(b);
+    expect(await pump(() => held.some((h) => h.caught().length > 0), 200_000, 60_000)).toBe(true);
+    expect(await t.request({ kind: 'kill', pid })).toMatchObject({ kind: 'kill.ok' });
+    for (const h of held) h.release();
+    expect(await pump(() => !!t.exit(pid), 200_000)).toBe(true);
+    expect(t.exit(pid)!.code).not.toBe(0);
+    expect(t.lost(pid)).toBeUndefined();
+  }, 180_000);
+
   test('without a checkpoint the process is lost, as before', async () => {
     const { peers, pump, terminal, crash } = await simCluster(2, { scheduler: { rebalance: false, checkpointEveryMs: 0 }, seed: 'nockpt' });
     const [a, b] = peers as [typeof peers[0], typeof peers[0]];

@@ -1,9 +1,12 @@
 // Live migration of real programs between simulated peers: same pid, output continuous and
-// exactly once, stdin and messages that arrive during the move delivered once, files still open.
+// exactly once, stdin and messages that arrive during the move delivered once, files still open;
+// and a `migrate` that follows its process (to where it moved, or after the move it met).
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildPrograms } from '../../kernel/wasi/test-programs.ts';
 import { filesOf } from '../../host/common/boot.ts';
-import { simCluster, text } from './test-cluster.ts';
+import { MAX_MIGRATE_HOPS } from './protocol.ts';
+import { MIGRATE_BUDGET_MS } from './scheduler.ts';
+import { BUSY_EVERY, busyLines, simCluster, text } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -85,3 +88,57 @@ describe('live migration', () => {
     expect(t.raw(ping)).toMatch(/400 round trips, avg [\d.]+ ms\npong exited with 0\n$/);
   }, 180_000);
 });
+
+describe('a migrate follows its process', () => {
+  test('sent to the old host right after a move: passed on to the new host, which moves it', async () => {
+    const { peers, pump, terminal, findRow, intercept } = await simCluster(3, { seed: 'follow' });
+    const [a, b, c] = peers as [typeof peers[0], typeof peers[0], typeof peers[0]];
+    const t = terminal(a);
+    const lines = (pid: string) => t.raw(pid).split('\n').length - 1;
+    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
+    expect(await pump(() => lines(pid) >= 1)).toBe(true);
+    expect(await t.request({ kind: 'migrate', pid, to: c.id })).toMatchObject({ kind: 'migrate.ok', peer: c.id });
+    // A client of the old host: its Scheduler knows only that the process went to c.
+    expect(await terminal(b).request({ kind: 'migrate', pid, to: a.id })).toMatchObject({ kind: 'migrate.ok', peer: a.id });
+    // A peer's request that reaches the old host (as a stale table would send it): followed too,
+    // and the answer comes back through the old host.
+    const results = intercept(a, (m) => m.kind === 'migrate.result');
+    a.kernel.send({ peer: a.id, port: 'scheduler' }, { peer: c.id, port: 'scheduler' }, { kind: 'migrate', ref: 9_000, pid, to: b.id, hops: 0, budgetMs: MIGRATE_BUDGET_MS });
+    expect(await pump(() => results.caught().length > 0, 200_000)).toBe(true);
+    expect(results.caught()[0]).toMatchObject({ kind: 'migrate.result', ref: 9_000, ok: true, peer: b.id });
+    // Passed on too often (it keeps moving away): a clear error, not an endless chase.
+    a.kernel.send({ peer: a.id, port: 'scheduler' }, { peer: c.id, port: 'scheduler' }, { kind: 'migrate', ref: 9_001, pid, to: c.id, hops: MAX_MIGRATE_HOPS, budgetMs: MIGRATE_BUDGET_MS });
+    expect(await pump(() => results.caught().length > 1, 200_000)).toBe(true);
+    expect(results.caught()[1]).toMatchObject({ ref: 9_001, ok: false, message: expect.stringMatching(/moved on 5 times while the request followed it/) });
+    results.release();
+    expect(await findRow(t, (r) => r.pid === pid && r.peer === b.id && r.moves === 3 && r.state !== 'MIGRATING')).toBeDefined();
+    const after = lines(pid);
+    expect(await pump(() => lines(pid) >= after + 2)).toBe(true);
+    expect(await t.request({ kind: 'kill', pid })).toMatchObject({ kind: 'kill.ok' });
+    expect(await pump(() => !!t.exit(pid))).toBe(true);
+    expect(t.raw(pid)).toBe(busyLines(lines(pid)));
+  }, 180_000);
+
+  test('one that meets the process while it moves waits for that move to end, then is done where it is', async () => {
+    const { peers, pump, terminal, findRow } = await simCluster(3, { seed: 'meet' });
+    const [a, b, c] = peers as [typeof peers[0], typeof peers[0], typeof peers[0]];
+    const t = terminal(a);
+    const lines = (pid: string) => t.raw(pid).split('\n').length - 1;
+    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
+    expect(await pump(() => lines(pid) >= 1)).toBe(true);
+    // Both at once: the second reaches b while the process is frozen for the first.
+    t.send({ kind: 'migrate', req: 801, pid, to: c.id });
+    t.send({ kind: 'migrate', req: 802, pid, to: a.id });
+    const reply = (req: number) => t.msgs.find((m) => 'req' in m && m.req === req);
+    expect(await pump(() => !!reply(801) && !!reply(802), 200_000)).toBe(true);
+    expect(reply(801)).toMatchObject({ kind: 'migrate.ok', peer: c.id });
+    expect(reply(802)).toMatchObject({ kind: 'migrate.ok', peer: a.id });
+    expect(await findRow(t, (r) => r.pid === pid && r.peer === a.id && r.moves === 2 && r.state !== 'MIGRATING')).toBeDefined();
+    const after = lines(pid);
+    expect(await pump(() => lines(pid) >= after + 2)).toBe(true);
+    expect(await t.request({ kind: 'kill', pid })).toMatchObject({ kind: 'kill.ok' });
+    expect(await pump(() => !!t.exit(pid))).toBe(true);
+    expect(t.raw(pid)).toBe(busyLines(lines(pid)));
+  }, 180_000);
+});
+

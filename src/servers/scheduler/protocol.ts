@@ -25,6 +25,10 @@ const states = z.enum(['READY', 'RUNNING', 'WAITING', 'WAIT_CONFIRM', 'STOPPED',
 export const MAX_MODULE_BYTES = 32 << 20;
 /** Largest message between processes, and largest stdin chunk. */
 export const MAX_DATA_BYTES = 1 << 20;
+/** Hosts a `migrate` may be passed on to while it follows a process that moves on. */
+export const MAX_MIGRATE_HOPS = 4;
+/** Longest answer time a `migrate` may ask for (its `budgetMs`). */
+export const MAX_MIGRATE_BUDGET_MS = 600_000;
 
 /** Fork On Wait mode of a process (kernel/process/protocol.ts SpeculationMode). */
 const speculationMode = z.enum(['off', 'on', 'mispredict']);
@@ -135,8 +139,19 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
   }),
   /** A speculation ended (`ok`: committed); sent to every peer that has or forwarded dependents of it. */
   z.object({ kind: z.literal('spec.resolved'), id: specId, ok: z.boolean() }),
-  /** Move `pid` (which the receiver hosts) to peer `to`; answered by `migrate.result`. */
-  z.object({ kind: z.literal('migrate'), ref: z.number().int(), pid, to: peerId }),
+  /**
+   * Move `pid` (which the receiver hosts, or did) to peer `to`; answered by `migrate.result`
+   * within `budgetMs` (the asker waits that long, and a little for the way). A receiver the
+   * process moved on from passes it on (`hops`: how many times it was passed on so far).
+   */
+  z.object({
+    kind: z.literal('migrate'),
+    ref: z.number().int(),
+    pid,
+    to: peerId,
+    hops: z.number().int().min(0).max(MAX_MIGRATE_HOPS),
+    budgetMs: z.number().int().min(0).max(MAX_MIGRATE_BUDGET_MS),
+  }),
   /** `ok`: it runs on `peer` now, stopped for `freezeMs`; otherwise `message` says why not. */
   z.object({
     kind: z.literal('migrate.result'),
@@ -146,11 +161,21 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
     freezeMs: z.number().min(0).optional(),
     message: z.string().max(4096).optional(),
   }),
-  /** Run this frozen process here; answered by `immigrated` (it runs) or `immigrate.failed`. */
+  /**
+   * Take this frozen process (a move, or a restart from a checkpoint): the receiver checks the
+   * image and keeps it without running it, answering `immigrate.ready`, or `immigrate.failed`
+   * with the reason it refuses it (dispatcher/emigration.ts has the whole hand-over).
+   */
   z.object({ kind: z.literal('immigrate'), ref: z.number().int(), ...immigrant }),
+  /** The image of `immigrate` `ref` is checked and kept, not running: waiting for go or cancel. */
+  z.object({ kind: z.literal('immigrate.ready'), ref: z.number().int(), pid }),
+  /** Run the kept image (the sender is committed to it); answered by `immigrated` or `immigrate.failed`. */
+  z.object({ kind: z.literal('immigrate.go'), ref: z.number().int(), pid }),
+  /** It runs here now (after its first state). */
   z.object({ kind: z.literal('immigrated'), ref: z.number().int(), pid }),
+  /** Refused, dropped, or (after go) it could not run and no copy of it runs here. */
   z.object({ kind: z.literal('immigrate.failed'), ref: z.number().int(), pid, reason: z.string().max(4096) }),
-  /** The sender gave up on its `immigrate` (timeout): stop the process if it started after all. */
+  /** The sender gave up before go: drop the kept image, never run. */
   z.object({ kind: z.literal('immigrate.cancel'), ref: z.number().int(), pid }),
   /** `pid` runs on `to` now: sent by the new host to the spawner, before anything else about it. */
   z.object({ kind: z.literal('moved'), pid, to: peerId }),

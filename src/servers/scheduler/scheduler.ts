@@ -16,16 +16,24 @@
 // The Dispatcher (src/servers/dispatcher) is a part of this actor, not a second one: it moves
 // the processes this table lists, so it runs inside these handlers on the same table.
 //   migration — `migrate` (any peer; routed to the host): freeze, ship the image (compressed and
-//     authenticated) in an `immigrate`, the target thaws it and says `immigrated` after its first
-//     `state`; the old host then forwards what it held and, for FORWARD_MS, what still arrives.
-//     Refused, timed out or target gone: the old host thaws its own copy again (emigration.ts).
+//     authenticated) in an `immigrate`; the target checks it and keeps it, not running, and says
+//     `immigrate.ready`; the old host says `immigrate.go` (committed from then on) and the target
+//     thaws it and says `immigrated` after its first `state`; the old host then forwards what it
+//     held and, for FORWARD_MS, what still arrives. Before go, refused, timed out or target gone:
+//     `immigrate.cancel`, and the old host thaws its own copy again; a target drops, never run, an
+//     image that got no go. After go, `immigrate.failed` or target gone: the old host thaws the
+//     image it kept (a restart from the freshest checkpoint). So it never runs in two places
+//     (emigration.ts has the states and why). A `migrate` follows the process: a host it moved on
+//     from passes the request on (at most MAX_MIGRATE_HOPS times) and relays the answer; one that
+//     meets it between two hosts waits for that move to end. Every move ends within MOVE_MAX_MS,
+//     so a request is answered within MIGRATE_BUDGET_MS (a move in progress, then its own).
 //   rebalancing — every REBALANCE_MS a peer busier per slot than the least loaded one by a margin
 //     moves one long-running process there (balancer.ts); `drain` moves all it can before leaving.
 //   checkpoints — every CHECKPOINT_MS each process running that long is checkpointed into the
 //     cluster filesystem (CheckpointStore: /.lshapes/checkpoints/<pid>.ckpt-{a,b}, a dot-folder:
 //     the filesystem has no hidden ones), replicated like any file, removed when it exits. When
 //     its host vanishes, its spawner (if alive) restarts it from there on another peer (same pid,
-//     through `immigrate`). What a restart guarantees, exactly:
+//     through `immigrate`, ready and go, like a move). What a restart guarantees, exactly:
 //       output    at most once per byte offset: each `out` carries `at` (its offset in the whole
 //                 output) and the terminal drops what it already has, so what the process prints
 //                 again after the checkpoint is not shown twice (if it prints other bytes the
@@ -60,13 +68,25 @@ import { Errno } from '../../kernel/wasi/errno.ts';
 import { serveFileSystem, type FsReply, type FsRequest } from '../../kernel/wasi/remote-fs.ts';
 import type { FileSystem } from '../../kernel/wasi/vfs.ts';
 import { decodeImage } from '../../kernel/process/image.ts';
-import { Emigration, FREEZE_TIMEOUT_MS, IMMIGRATE_TIMEOUT_MS, type MigrationResult } from '../dispatcher/emigration.ts';
+import { Emigration, IMMIGRATE_TIMEOUT_MS, MOVE_MAX_MS, THAW_TIMEOUT_MS, type MigrationResult } from '../dispatcher/emigration.ts';
 import { admitImage, decodeCheckpoint, encodeCheckpoint, type CheckpointMeta } from '../dispatcher/immigration.ts';
 import { SpeculationRoutes } from '../dispatcher/spec-routes.ts';
 import { imageKey, packImage, unpackImage, type Hmac } from '../dispatcher/transfer.ts';
 import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import { chooseMove, type BalanceOptions, type Movable, type PeerLoad } from '../dispatcher/balancer.ts';
-import { ClientRequestSchema, MAX_ARG_CHARS, MAX_ARGS, MAX_DEPS, MAX_DATA_BYTES, MAX_MODULE_BYTES, PeerMessageSchema, type PeerMessage, type RunRequest } from './protocol.ts';
+import {
+  ClientRequestSchema,
+  MAX_ARG_CHARS,
+  MAX_ARGS,
+  MAX_DEPS,
+  MAX_DATA_BYTES,
+  MAX_MIGRATE_BUDGET_MS,
+  MAX_MIGRATE_HOPS,
+  MAX_MODULE_BYTES,
+  PeerMessageSchema,
+  type PeerMessage,
+  type RunRequest,
+} from './protocol.ts';
 
 /** A spawn not started by then has failed. First starts rewrite the module: seconds. */
 export const START_TIMEOUT_MS = 45_000;
@@ -90,6 +110,15 @@ export const FORWARD_MS = 60_000;
 export const REBALANCE_MS = 2_000;
 /** Processes running this long are checkpointed this often. */
 export const CHECKPOINT_MS = 10_000;
+/**
+ * A `migrate` is answered within this (85 s): its own move (within MOVE_MAX_MS), after waiting up
+ * to 10 s for a move of the process in progress to end (one takes well under a second: 136 ms for
+ * 1 MiB, 1.5 s for 16 MiB between tabs); one that would have to wait longer is refused. The asker
+ * gives up RELAY_SLACK_MS after it (only a host that says nothing gets there).
+ */
+export const MIGRATE_BUDGET_MS = Math.min(MAX_MIGRATE_BUDGET_MS, MOVE_MAX_MS + 10_000);
+/** What a `migrate` passed on to another host leaves for the way there and back. */
+const RELAY_SLACK_MS = 2_000;
 
 export interface SchedulerOptions {
   /** Move processes from busier to idler peers (default true; tests that place by hand turn it off). */
@@ -122,6 +151,37 @@ export interface SchedulerDevices {
 /** A message for a process that is frozen or on its way elsewhere, kept until the move ends. */
 type Held = { to: 'peer'; msg: PeerMessage } | { to: 'exec'; msg: ToExecutor };
 
+/** A message for a process, as other peers send it (what forProcess routes). */
+type ForProcess = Extract<PeerMessage, { pid: string }>;
+
+/**
+ * A process on its way here (an `immigrate`, from a move or a restart): its image being checked,
+ * then kept, not running, until its sender says go (then it becomes Hosted and `arriving`).
+ */
+interface Incoming {
+  from: PeerId;
+  ref: number;
+  phase: 'checking' | 'ready';
+  /** The sender gave up while the image was checked: drop it once checked. */
+  cancelled: boolean;
+  /** Set once ready: what it needs to run, and the checked (raw) image. */
+  admitted?: { msg: Extract<PeerMessage, { kind: 'immigrate' }>; image: Uint8Array; cpuMs: number };
+  /** Messages for it that reached this peer directly: delivered after it runs, or sent back to `from`. */
+  held: ForProcess[];
+  cancelTimer?: () => void;
+}
+
+/** A process thawed here after go, until its first state. */
+interface Arriving {
+  from: PeerId;
+  ref: number;
+  /** As Incoming.held (delivered after its first state). */
+  held: ForProcess[];
+  cancelTimer: () => void;
+  /** Set when its thaw took too long: it is being stopped, and `immigrate.failed` follows its exit. */
+  abandoned?: string;
+}
+
 /** A process running on this peer. */
 interface Hosted {
   info: ProcessInfo;
@@ -144,13 +204,13 @@ interface Hosted {
   emigration?: Emigration<Held>;
   /** Ref of the `immigrate` sent for it. */
   shipRef?: number;
-  /** Arrived by `immigrate`; the executor has not reported its first state yet. */
-  arriving?: { from: PeerId; ref: number };
+  /** Arrived by `immigrate` and go; the executor has not reported its first state yet. */
+  arriving?: Arriving;
   lastMovedAt?: number;
   /** Its executor did not answer a freeze: do not try again. */
   unfreezable?: boolean;
   checkpoint: { busy: boolean; lastAt: number; saved: boolean };
-  /** Stopped because the move that brought it was cancelled: its end is nobody's business. */
+  /** Being stopped because the peer that sent it left before it ran here: its end is nobody's business. */
   silent?: boolean;
 }
 
@@ -211,8 +271,12 @@ export class SchedulerServer implements Server {
   private readonly forwards = new Map<Pid, { to: PeerId; until: number }>();
   /** `migrate`s this peer asked another host for, by ref. */
   private readonly remoteMigrations = new Map<number, { host: PeerId; done: (r: MigrationResult) => void; cancelTimer: () => void }>();
-  /** Restarts from a checkpoint this peer (the spawner) sent out, by `immigrate` ref. */
-  private readonly restarts = new Map<number, { pid: Pid; to: PeerId; cancelTimer: () => void }>();
+  /** Restarts from a checkpoint this peer (the spawner) sent out, by `immigrate` ref (committed: go sent). */
+  private readonly restarts = new Map<number, { pid: Pid; to: PeerId; committed: boolean; cancelTimer: () => void }>();
+  /** Processes on their way here, not running yet. */
+  private readonly incoming = new Map<Pid, Incoming>();
+  /** `migrate`s waiting for a move of the process to end (then handled again). */
+  private readonly moveWaiters = new Map<Pid, (() => void)[]>();
   private readonly specs = new SpeculationRoutes();
   /** The key images are authenticated with (undefined: this peer has none, and moves nothing). */
   private key: Promise<Uint8Array | undefined> = Promise.resolve(undefined);
@@ -418,9 +482,18 @@ export class SchedulerServer implements Server {
       m.cancelTimer();
       m.done({ ok: false, message: `its peer ${short} went away` });
     }
-    for (const h of this.hosted.values()) {
+    // Images it sent us and never said go for: it runs them itself, if it runs at all.
+    for (const [pid, inc] of [...this.incoming]) if (inc.from === peer) this.dropIncoming(pid, inc, false);
+    for (const h of [...this.hosted.values()]) {
       h.emigration?.peerGone(peer);
       if (h.info.state === 'EXITED') continue;
+      if (h.arriving?.from === peer && !h.silent) {
+        // It said go but has not heard `immigrated` (we send it only after the first state): it
+        // thaws its own copy if it is alive, and its spawner restarts it if not. Ours must go.
+        h.silent = true;
+        this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `its old host ${short} went away before it arrived` });
+        continue;
+      }
       if (h.client.peer === peer || h.spawner === peer) {
         this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `hangup: the peer ${short} that started it went away` });
       }
@@ -692,12 +765,7 @@ export class SchedulerServer implements Server {
       case 'migrate': {
         const done = (r: MigrationResult) =>
           this.toPeer(from, { kind: 'migrate.result', ref: msg.ref, ok: r.ok, ...(r.ok ? { peer: r.peer, freezeMs: r.freezeMs } : { message: r.message }) });
-        const h = this.hosted.get(msg.pid);
-        const onward = h && h.info.state !== 'EXITED' ? undefined : this.forwardOf(msg.pid);
-        // It moved on from here since the asker looked: the request follows it.
-        if (onward && onward !== msg.to) this.askHost(onward, msg.pid, msg.to, done);
-        else if (onward) done({ ok: false, message: `${msg.pid} already runs on ${onward.slice(0, 8)}` });
-        else this.emigrate(msg.pid, msg.to, done);
+        this.migrateHere(msg.pid, msg.to, msg.hops, this.devices.clock.now() + msg.budgetMs, done);
         break;
       }
       case 'migrate.result': {
@@ -710,6 +778,18 @@ export class SchedulerServer implements Server {
       }
       case 'immigrate':
         void this.immigrate(from, msg);
+        break;
+      case 'immigrate.ready': {
+        const r = this.restarts.get(msg.ref);
+        if (r && r.to === from && r.pid === msg.pid) return this.restartReady(msg.ref, r);
+        const h = this.hosted.get(msg.pid);
+        if (h?.emigration && h.shipRef === msg.ref && h.emigration.to === from) return h.emigration.ready();
+        // Nobody here waits for it (given up, or never sent): it must never run there.
+        this.toPeer(from, { kind: 'immigrate.cancel', ref: msg.ref, pid: msg.pid });
+        break;
+      }
+      case 'immigrate.go':
+        this.go(from, msg.ref, msg.pid);
         break;
       case 'immigrated':
       case 'immigrate.failed': {
@@ -728,16 +808,18 @@ export class SchedulerServer implements Server {
         break;
       }
       case 'immigrate.cancel': {
-        const h = this.hosted.get(msg.pid);
-        if (!h || h.info.state === 'EXITED' || h.arriving?.ref !== msg.ref || h.arriving.from !== from) return;
-        // Its old host gave up on us and runs it itself again: this copy must not run on.
-        h.silent = true;
-        this.devices.exec?.post(h.executor, { t: 'kill', pid: msg.pid, reason: 'its move was cancelled' });
+        const inc = this.incoming.get(msg.pid);
+        // After go its sender is committed and never cancels: only a kept image is dropped.
+        if (!inc || inc.from !== from || inc.ref !== msg.ref) return;
+        if (inc.phase === 'checking') inc.cancelled = true;
+        else this.dropIncoming(msg.pid, inc, true);
         break;
       }
       case 'moved': {
         const s = this.spawned.get(msg.pid);
-        if (!s || s.outcome) return;
+        // A late word from a host that left: whoever has it now (a restart, or the old host that
+        // thawed it again) says so after.
+        if (!s || s.outcome || this.gone.has(from)) return;
         s.host = msg.to;
         if (!s.started) {
           s.started = true;
@@ -881,7 +963,7 @@ export class SchedulerServer implements Server {
     switch (msg.t) {
       case 'state':
         h.execState = msg.state;
-        if (!h.emigration?.active) h.info.state = msg.state;
+        if (!h.emigration?.active && !h.arriving?.abandoned) h.info.state = msg.state;
         h.info.cpuMs = msg.cpuMs;
         if (msg.spec) h.info.speculation = msg.spec;
         if (h.arriving) this.arrived(h);
@@ -895,7 +977,7 @@ export class SchedulerServer implements Server {
         }
         break;
       case 'exit':
-        if (h.arriving || h.silent) return this.arrivalFailed(h, msg.message ?? `it exited with ${msg.code} at once`);
+        if (h.arriving || h.silent) return this.arrivalFailed(h, h.arriving?.abandoned ?? msg.message ?? `it exited with ${msg.code} at once`);
         // Exited before the freeze took: the move is off (its freeze.failed follows).
         h.emigration?.freezeFailed('it exited', true);
         this.onExit(h, msg.code, msg.message, msg.cpuMs);
@@ -1031,13 +1113,18 @@ export class SchedulerServer implements Server {
    * Routes a message for process `pid`: to its executor here, held while it moves, or forwarded
    * to the peer it moved to. 'none': no such process here (any more).
    */
-  private forProcess(pid: Pid, msg: Extract<PeerMessage, { pid: string }>): 'here' | 'held' | 'forwarded' | 'none' {
+  private forProcess(pid: Pid, msg: ForProcess): 'here' | 'held' | 'forwarded' | 'none' {
     const h = this.hosted.get(pid);
     if (h && h.info.state !== 'EXITED' && !h.silent) {
       if (h.emigration?.hold({ to: 'peer', msg })) return 'held';
+      // Not running yet: its executor's copy may still be stopped (a thaw that fails).
+      if (h.arriving) return h.arriving.held.push(msg), 'held';
       this.toExecutorOf(h, msg);
       return 'here';
     }
+    // On its way here (a kill during a restart must find it).
+    const inc = this.incoming.get(pid);
+    if (inc) return inc.held.push(msg), 'held';
     const to = this.forwardOf(pid);
     if (!to) return 'none';
     this.toPeer(to, msg);
@@ -1110,35 +1197,99 @@ export class SchedulerServer implements Server {
 
   // ---- the Dispatcher: migration ----
 
-  /** A client's `migrate`: done here when this peer hosts `pid`, otherwise asked of its host. */
+  /** A client's `migrate`: done here when this peer hosts `pid` (or it is on its way here), otherwise asked of its host. */
   private migrateFor(pid: Pid, toArg: string, done: (r: MigrationResult) => void): void {
     const t = resolvePeer(toArg, this.alivePeers());
     if ('error' in t) return done({ ok: false, message: t.error });
+    const deadline = this.devices.clock.now() + MIGRATE_BUDGET_MS;
+    if (this.incoming.has(pid)) return this.migrateHere(pid, t.peer, 0, deadline, done);
     const host = this.whereIs(pid);
     if (!host) return done({ ok: false, message: `no such process: ${pid}` });
-    if (host === this.ctx.self) return this.emigrate(pid, t.peer, done);
+    if (host === this.ctx.self) return this.migrateHere(pid, t.peer, 0, deadline, done);
     if (host === t.peer) return done({ ok: false, message: `${pid} already runs on ${host.slice(0, 8)}` });
-    this.askHost(host, pid, t.peer, done);
+    this.askHost(host, pid, t.peer, 0, MIGRATE_BUDGET_MS, done);
   }
 
-  /** Asks `host` to move `pid` to `to`. */
-  private askHost(host: PeerId, pid: Pid, to: PeerId, done: (r: MigrationResult) => void): void {
+  /**
+   * Asks `host` to move `pid` to `to`, answering within `budgetMs` (it keeps to that: see
+   * migrateHere); no answer by then and a little more: the move is reported as failed.
+   */
+  private askHost(host: PeerId, pid: Pid, to: PeerId, hops: number, budgetMs: number, done: (r: MigrationResult) => void): void {
     const ref = ++this.nextRef;
     const cancelTimer = this.devices.clock.setTimeout(() => {
       this.remoteMigrations.delete(ref);
       done({ ok: false, message: `peer ${host.slice(0, 8)} did not say how the move of ${pid} went` });
-    }, FREEZE_TIMEOUT_MS * 2 + IMMIGRATE_TIMEOUT_MS + 5_000);
+    }, budgetMs + RELAY_SLACK_MS);
     this.remoteMigrations.set(ref, { host, done, cancelTimer });
-    if (!this.toPeer(host, { kind: 'migrate', ref, pid, to })) {
+    if (!this.toPeer(host, { kind: 'migrate', ref, pid, to, hops, budgetMs: Math.round(budgetMs) })) {
       this.remoteMigrations.delete(ref);
       cancelTimer();
       done({ ok: false, message: `peer ${host.slice(0, 8)} cannot be reached` });
     }
   }
 
+  /**
+   * A `migrate` of `pid` that reached this peer, to be answered by `deadline`. The request
+   * follows the process: a move of it in progress (here, or on its way here) is waited for, and
+   * a process that moved on is asked of its new host (the answer comes back through here). It
+   * waits only while a whole move still fits before the deadline, so the answer is never late.
+   */
+  private migrateHere(pid: Pid, to: PeerId, hops: number, deadline: number, done: (r: MigrationResult) => void): void {
+    const now = this.devices.clock.now();
+    const h = this.hosted.get(pid);
+    const live = !!h && h.info.state !== 'EXITED' && !h.silent;
+    if ((live && (h.emigration?.active || h.arriving)) || this.incoming.has(pid)) {
+      const waitMs = deadline - MOVE_MAX_MS - now;
+      if (waitMs <= 0) return done({ ok: false, message: `cannot move ${pid}: it is still moving` });
+      return this.afterMove(pid, waitMs, () => this.migrateHere(pid, to, hops, deadline, done), () =>
+        done({ ok: false, message: `cannot move ${pid}: it is still moving` }),
+      );
+    }
+    if (!live) {
+      const onward = this.forwardOf(pid);
+      if (onward === to) return done({ ok: false, message: `${pid} already runs on ${to.slice(0, 8)}` });
+      if (onward) {
+        if (hops >= MAX_MIGRATE_HOPS) return done({ ok: false, message: `cannot move ${pid}: it moved on ${hops + 1} times while the request followed it` });
+        const budgetMs = deadline - now - RELAY_SLACK_MS;
+        if (budgetMs < MOVE_MAX_MS) return done({ ok: false, message: `cannot move ${pid}: it moved on and there is no time left to follow it` });
+        return this.askHost(onward, pid, to, hops + 1, budgetMs, done);
+      }
+    }
+    this.emigrate(pid, to, done);
+  }
+
+  /** Runs `then` when the move of `pid` in progress ends, or `giveUp` after `ms`. */
+  private afterMove(pid: Pid, ms: number, then: () => void, giveUp: () => void): void {
+    const list = this.moveWaiters.get(pid) ?? [];
+    this.moveWaiters.set(pid, list);
+    let cancelTimer: (() => void) | undefined;
+    const waiter = () => {
+      cancelTimer?.();
+      then();
+    };
+    list.push(waiter);
+    cancelTimer = this.devices.clock.setTimeout(() => {
+      const l = this.moveWaiters.get(pid);
+      const i = l?.indexOf(waiter) ?? -1;
+      if (i < 0) return;
+      l!.splice(i, 1);
+      if (l!.length === 0) this.moveWaiters.delete(pid);
+      giveUp();
+    }, ms);
+  }
+
+  /** A move of `pid` (from here or to here) ended, whichever way: the `migrate`s that waited go on. */
+  private moveEnded(pid: Pid): void {
+    const list = this.moveWaiters.get(pid);
+    if (!list) return;
+    this.moveWaiters.delete(pid);
+    for (const w of list) w();
+  }
+
   /** Why `h` cannot move now, or undefined when it can. */
   private unmovable(h: Hosted | undefined): string | undefined {
-    if (!h || h.info.state === 'EXITED' || h.silent) return 'it does not run here';
+    if (h?.info.state === 'EXITED') return 'it has ended';
+    if (!h || h.silent) return 'it does not run here';
     if (h.emigration?.active) return 'it is already moving';
     if (h.arriving) return 'it is still arriving here';
     if (h.unfreezable) return 'its executor cannot freeze it';
@@ -1194,19 +1345,20 @@ export class SchedulerServer implements Server {
           ...(deps.length ? { deps: deps.slice(0, MAX_DEPS) } : {}),
         });
       },
+      go: () => host.shipRef !== undefined && this.toPeer(to, { kind: 'immigrate.go', ref: host.shipRef, pid }),
       cancel: () => {
         if (host.shipRef !== undefined) this.toPeer(to, { kind: 'immigrate.cancel', ref: host.shipRef, pid });
       },
       handOver: (held) => this.handOver(host, to, held),
-      resumeHere: (image, held) => {
+      resumeHere: (image, held, committed) => {
         if (image) {
           this.thawHere(host, image);
-          // It may have reached the target after all and been counted there: it runs here.
-          if (host.shipRef !== undefined && e.phase === 'over') this.toPeer(host.spawner, { kind: 'moved', pid, to: this.ctx.self });
+          // After go the target may have run it for a while and told the spawner: it runs here.
+          if (committed) this.toPeer(host.spawner, { kind: 'moved', pid, to: this.ctx.self });
         }
         host.info.state = host.execState;
         for (const m of held) {
-          if (m.to === 'peer') this.forProcess(pid, m.msg as Extract<PeerMessage, { pid: string }>);
+          if (m.to === 'peer') this.forProcess(pid, m.msg as ForProcess);
           // Replies to calls it made before a freeze that took are dropped: it asks again after the thaw.
           else if (!image && host.info.state !== 'EXITED') exec.post(host.executor, m.msg);
         }
@@ -1216,6 +1368,7 @@ export class SchedulerServer implements Server {
         if (!r.ok && /did not answer the freeze/.test(r.message)) host.unfreezable = true;
         if (!r.ok) this.ctx.log('info', `move of ${pid} to ${to.slice(0, 8)} failed: ${r.message}`);
         done(r);
+        this.moveEnded(pid);
       },
     });
     host.emigration = e;
@@ -1270,40 +1423,91 @@ export class SchedulerServer implements Server {
     };
   }
 
-  /** An `immigrate`: checked (immigration.ts), then thawed in the least busy executor. */
+  /**
+   * An `immigrate`: checked (immigration.ts), then kept, not running, until its sender says go
+   * (`immigrate.ready`). Dropped, never run, on a cancel, when no go came in IMMIGRATE_TIMEOUT_MS,
+   * or when its sender leaves the view.
+   */
   private async immigrate(from: PeerId, msg: Extract<PeerMessage, { kind: 'immigrate' }>): Promise<void> {
+    const pid = msg.pid;
     const fail = (reason: string) => {
-      this.ctx.log('info', `refused process ${msg.pid} from ${from.slice(0, 8)}: ${reason}`);
-      this.toPeer(from, { kind: 'immigrate.failed', ref: msg.ref, pid: msg.pid, reason });
+      this.ctx.log('info', `refused process ${pid} from ${from.slice(0, 8)}: ${reason}`);
+      this.toPeer(from, { kind: 'immigrate.failed', ref: msg.ref, pid, reason });
     };
     const exec = this.devices.exec;
     if (!exec || exec.count === 0) return fail(`peer ${this.ctx.self.slice(0, 8)} runs no processes`);
-    const busy = () => {
-      const h = this.hosted.get(msg.pid);
-      return (h && h.info.state !== 'EXITED') || this.checking.has(msg.pid);
-    };
-    if (busy()) return fail(`${msg.pid} runs here already`);
-    this.checking.add(msg.pid);
+    const h = this.hosted.get(pid);
+    if ((h && h.info.state !== 'EXITED') || this.incoming.has(pid) || this.checking.has(pid)) return fail(`${pid} runs here already`);
+    const inc: Incoming = { from, ref: msg.ref, phase: 'checking', cancelled: false, held: [] };
+    this.incoming.set(pid, inc);
     let r: Awaited<ReturnType<typeof admitImage>>;
     try {
       r = await admitImage(msg, { key: await this.key, hmac: this.devices.hmacSha256 ?? noHmac, sha256: (d) => this.devices.sha256(d) });
-    } finally {
-      this.checking.delete(msg.pid);
+    } catch (e) {
+      r = { ok: false, reason: `cannot check the image: ${(e as Error).message}` };
     }
-    if (!r.ok) return fail(r.reason);
-    if (busy()) return fail(`${msg.pid} runs here already`);
-    if (this.gone.has(msg.client.peer)) return fail('the peer of its terminal has left');
+    if (this.incoming.get(pid) !== inc) return; // its sender left meanwhile
+    if (inc.cancelled) return this.dropIncoming(pid, inc, true);
+    if (!r.ok) {
+      this.dropIncoming(pid, inc, true);
+      return fail(r.reason);
+    }
+    if (this.gone.has(msg.client.peer)) {
+      this.dropIncoming(pid, inc, true);
+      return fail('the peer of its terminal has left');
+    }
+    inc.phase = 'ready';
+    inc.admitted = { msg, image: r.image, cpuMs: r.cpuMs };
+    inc.cancelTimer = this.devices.clock.setTimeout(() => {
+      if (this.incoming.get(pid) !== inc) return;
+      this.dropIncoming(pid, inc, true);
+      fail(`no go came within ${IMMIGRATE_TIMEOUT_MS / 1000} s: its image was dropped, never run`);
+    }, IMMIGRATE_TIMEOUT_MS);
+    this.toPeer(from, { kind: 'immigrate.ready', ref: msg.ref, pid });
+  }
+
+  /** Drops a process on its way here, never run; `bounce`: what was held for it goes back to its sender. */
+  private dropIncoming(pid: Pid, inc: Incoming, bounce: boolean): void {
+    if (this.incoming.get(pid) !== inc) return;
+    this.incoming.delete(pid);
+    inc.cancelTimer?.();
+    // Its sender runs it (or, for a restart, knows where it went): it takes what came here meanwhile.
+    if (bounce && !this.gone.has(inc.from)) for (const m of inc.held) this.toPeer(inc.from, m);
+    this.moveEnded(pid);
+  }
+
+  /** `immigrate.go`: run the kept image in the least busy executor. */
+  private go(from: PeerId, ref: number, pid: Pid): void {
+    const inc = this.incoming.get(pid);
+    if (!inc || inc.phase !== 'ready' || inc.from !== from || inc.ref !== ref || !inc.admitted) {
+      const h = this.hosted.get(pid);
+      if (h?.arriving?.from === from && h.arriving.ref === ref) return; // a repeat: it is thawing
+      // Nothing kept for it (dropped after its timeout): its sender must not wait for it.
+      this.toPeer(from, { kind: 'immigrate.failed', ref, pid, reason: 'its image is not kept here (any more)' });
+      return;
+    }
+    inc.cancelTimer?.();
+    this.incoming.delete(pid);
+    const { msg, image, cpuMs } = inc.admitted;
+    const exec = this.devices.exec;
+    const failed = (reason: string) => {
+      this.toPeer(from, { kind: 'immigrate.failed', ref, pid, reason });
+      if (!this.gone.has(from)) for (const m of inc.held) this.toPeer(from, m);
+      this.moveEnded(pid);
+    };
+    if (!exec || exec.count === 0) return failed(`peer ${this.ctx.self.slice(0, 8)} runs no processes`);
+    if (this.gone.has(msg.client.peer)) return failed('the peer of its terminal has left');
     this.remember(msg.hash, msg.module);
-    this.forwards.delete(msg.pid);
+    this.forwards.delete(pid);
     const now = this.devices.clock.now();
     const h: Hosted = {
       info: {
-        pid: msg.pid,
+        pid,
         name: msg.name,
         args: msg.args,
         peer: this.ctx.self,
         state: 'MIGRATING',
-        cpuMs: r.cpuMs,
+        cpuMs,
         startedAt: msg.startedAt,
         moves: msg.moves,
         ...(msg.parent ? { parent: msg.parent } : {}),
@@ -1319,18 +1523,30 @@ export class SchedulerServer implements Server {
       speculation: msg.speculation ?? 'off',
       since: now,
       execState: 'READY',
-      arriving: { from, ref: msg.ref },
       checkpoint: { busy: false, lastAt: now, saved: false },
     };
-    this.hosted.set(msg.pid, h);
-    if (msg.deps) this.specs.deliveredTo(msg.pid, msg.deps);
-    exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image: r.image });
+    h.arriving = {
+      from,
+      ref,
+      held: inc.held,
+      // A thaw that hangs must not keep its sender (committed) waiting: stop it, and say so once it is gone.
+      cancelTimer: this.devices.clock.setTimeout(() => {
+        if (this.hosted.get(pid) !== h || !h.arriving || h.info.state === 'EXITED') return;
+        h.arriving.abandoned = `it did not start within ${THAW_TIMEOUT_MS / 1000} s`;
+        this.devices.exec?.post(h.executor, { t: 'kill', pid, reason: 'its thaw took too long' });
+      }, THAW_TIMEOUT_MS),
+    };
+    this.hosted.set(pid, h);
+    if (msg.deps) this.specs.deliveredTo(pid, msg.deps);
+    exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image });
     this.tableChanged();
   }
 
   /** The thawed process reported its first state: it runs here. */
   private arrived(h: Hosted): void {
     const a = h.arriving!;
+    if (a.abandoned) return; // being stopped: `immigrate.failed` follows its exit
+    a.cancelTimer();
     h.arriving = undefined;
     h.lastMovedAt = this.devices.clock.now();
     const pid = h.info.pid;
@@ -1338,14 +1554,24 @@ export class SchedulerServer implements Server {
     // Before anything else from here about it (its `exited` comes later on the same link).
     if (h.spawner === this.ctx.self) this.onPeerMessage(this.ctx.self, { kind: 'moved', pid, to: this.ctx.self });
     else this.toPeer(h.spawner, { kind: 'moved', pid, to: this.ctx.self });
+    // What reached it here meanwhile, before anything that comes next.
+    for (const m of a.held) this.forProcess(pid, m);
+    this.moveEnded(pid);
   }
 
-  /** The thaw ended before its first state (the executor refused the image or the program), or it was cancelled. */
+  /** The thaw ended before its first state (the executor refused the image or the program, it was stopped, or its sender left). */
   private arrivalFailed(h: Hosted, reason: string): void {
     const pid = h.info.pid;
     if (this.hosted.get(pid) === h) this.hosted.delete(pid);
-    if (h.arriving && !h.silent) this.toPeer(h.arriving.from, { kind: 'immigrate.failed', ref: h.arriving.ref, pid, reason });
+    const a = h.arriving;
+    a?.cancelTimer();
+    // Its copy is gone now: its sender (committed) may thaw its own, and takes what came here meanwhile.
+    if (a && !h.silent && !this.gone.has(a.from)) {
+      this.toPeer(a.from, { kind: 'immigrate.failed', ref: a.ref, pid, reason });
+      for (const m of a.held) this.toPeer(a.from, m);
+    }
     this.tableChanged();
+    this.moveEnded(pid);
   }
 
   /** Moves every process that can move to the least loaded other peers; resolves when each move ended. */
@@ -1447,8 +1673,11 @@ export class SchedulerServer implements Server {
    * through the immigrate path), or report it lost when there is none or it cannot restart.
    */
   private async restartOrLose(s: Spawned, message: string): Promise<void> {
+    const from = s.host;
+    // A `moved` since (the old host of a move it was in thawed it again) means it runs after all.
+    const reclaimed = () => !!s.outcome || s.host !== from;
     const lose = (why?: string) => {
-      if (!s.outcome) this.settle(s, { kind: 'lost', message: why ? `${message} (${why})` : message });
+      if (!reclaimed()) this.settle(s, { kind: 'lost', message: why ? `${message} (${why})` : message });
     };
     const store = this.checkpoints;
     const hmac = this.devices.hmacSha256;
@@ -1464,21 +1693,24 @@ export class SchedulerServer implements Server {
     } catch (e) {
       return lose(`its checkpoint cannot be used: ${(e as Error).message}`);
     }
-    if (s.outcome) return;
+    if (reclaimed()) return;
     const module = this.modules.get(meta.hash) ?? (await this.devices.programs?.load(meta.name).catch(() => undefined));
     if (!module) return lose('its program is not at hand');
     const to = choosePeer(
       this.candidates().filter((c) => !this.gone.has(c.id)),
       this.ctx.self,
     );
-    if (!to || s.outcome) return lose('no peer can run it');
+    if (!to || reclaimed()) return lose('no peer can run it');
     const ref = ++this.nextRef;
+    // Until go (restartReady) it may be given up: the target runs nothing without go.
     const cancelTimer = this.devices.clock.setTimeout(() => {
-      if (!this.restarts.delete(ref)) return;
+      const r = this.restarts.get(ref);
+      if (!r || r.committed) return;
+      this.restarts.delete(ref);
       this.toPeer(to, { kind: 'immigrate.cancel', ref, pid: s.pid });
-      lose(`peer ${to.slice(0, 8)} did not restart it in time`);
+      if (s.host === to && !s.outcome) this.settle(s, { kind: 'lost', message: `${message} (peer ${to.slice(0, 8)} did not restart it in time)` });
     }, IMMIGRATE_TIMEOUT_MS);
-    this.restarts.set(ref, { pid: s.pid, to, cancelTimer });
+    this.restarts.set(ref, { pid: s.pid, to, committed: false, cancelTimer });
     s.host = to;
     this.remember(meta.hash, module);
     this.ctx.log('info', `restarting ${s.pid} on ${to.slice(0, 8)} from its checkpoint`);
@@ -1504,8 +1736,31 @@ export class SchedulerServer implements Server {
     if (!sent) {
       this.restarts.delete(ref);
       cancelTimer();
-      lose(`peer ${to.slice(0, 8)} cannot be reached`);
+      if (s.host === to && !s.outcome) this.settle(s, { kind: 'lost', message: `${message} (peer ${to.slice(0, 8)} cannot be reached)` });
     }
+  }
+
+  /**
+   * The target of a restart keeps the checkpoint's image: go, unless the restart is off (it timed
+   * out, or a `moved` says the process runs elsewhere after all: its old host thawed it again).
+   * After go only the target ends it (`immigrated`, `immigrate.failed`) or the view (it left).
+   */
+  private restartReady(ref: number, r: { pid: Pid; to: PeerId; committed: boolean; cancelTimer: () => void }): void {
+    if (r.committed) return;
+    r.cancelTimer();
+    const s = this.spawned.get(r.pid);
+    if (!s || s.outcome || s.host !== r.to) {
+      this.restarts.delete(ref);
+      this.toPeer(r.to, { kind: 'immigrate.cancel', ref, pid: r.pid });
+      return;
+    }
+    if (!this.toPeer(r.to, { kind: 'immigrate.go', ref, pid: r.pid })) {
+      this.restarts.delete(ref);
+      this.toPeer(r.to, { kind: 'immigrate.cancel', ref, pid: r.pid });
+      this.settle(s, { kind: 'lost', message: `lost: peer ${r.to.slice(0, 8)} cannot be reached to restart it` });
+      return;
+    }
+    r.committed = true;
   }
 
   // ---- sending ----

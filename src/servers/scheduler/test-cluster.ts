@@ -5,8 +5,11 @@ import { expect } from 'vitest';
 import { InProcessExecution } from '../../kernel/process/in-process.ts';
 import { program } from '../../kernel/wasi/test-programs.ts';
 import { Simulation, type SimPeer } from '../../host/sim/sim.ts';
+import type { Server } from '../../kernel/server.ts';
+import type { Envelope } from '../../kernel/types.ts';
 import type { ClientMessage, ClientRequest, ProcessInfo, ProgramStore } from './client.ts';
-import type { SchedulerOptions } from './scheduler.ts';
+import type { PeerMessage } from './protocol.ts';
+import type { SchedulerOptions, SchedulerServer } from './scheduler.ts';
 
 export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 'primes', 'memhog', 'wc', 'sha256sum', 'grep'];
 export const store: ProgramStore = { list: async () => NAMES, load: async (name) => (NAMES.includes(name) ? program(name) : undefined) };
@@ -51,11 +54,14 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
    * and sleep in real time), until `done()` or `maxSteps` steps (then `realMs` of real time at
    * least, so a slow machine's cold module rewrite is not mistaken for a failure).
    */
+  /** Called after every pump step (tests that watch the whole cluster at every moment). */
+  const monitors: (() => void)[] = [];
   const pump = async (done: () => boolean, maxSteps = 60_000, realMs = 20_000): Promise<boolean> => {
     const until = Date.now() + realMs;
     for (let i = 0; !done() && (i < maxSteps || Date.now() < until); i++) {
       await sim.run(1);
       await new Promise((r) => setImmediate(r));
+      for (const m of monitors) m();
     }
     return done();
   };
@@ -153,7 +159,55 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
     await pump(() => r !== undefined, 200_000);
     return r ?? { ok: false, error: new Error('did not settle') };
   };
-  return { sim, peers, pump, terminal, ps, seenOn, findRow, crash, settled };
+  /** The Scheduler of `peer`'s current life. */
+  const schedulerOf = (peer: SimPeer): SchedulerServer =>
+    (peer.kernel as unknown as { servers: Server[] }).servers.find((x) => x.port === 'scheduler') as SchedulerServer;
+  /**
+   * Where `pid` runs at this moment: the peers whose executor holds it (a live or loading copy),
+   * and the peers whose own table rows say it runs there (neither moving nor ended).
+   */
+  const runningOn = (pid: string): { executors: string[]; tables: string[] } => {
+    const executors: string[] = [];
+    const tables: string[] = [];
+    for (const p of peers) {
+      if (p.status !== 'alive') continue;
+      if (execs.get(p.id)?.executors.some((x) => x.pids().includes(pid))) executors.push(p.id);
+      const row = schedulerOf(p)
+        .table()
+        .find((r) => r.pid === pid && r.peer === p.id);
+      if (row && row.state !== 'MIGRATING' && row.state !== 'EXITED') tables.push(p.id);
+    }
+    return { executors, tables };
+  };
+  /**
+   * Holds back the Scheduler messages `peer` receives that `pred` picks (in order), until
+   * `release()` delivers them and lets everything through again: a message order forced on the cluster.
+   */
+  const intercept = (peer: SimPeer, pred: (msg: PeerMessage, from: string) => boolean) => {
+    const sched = schedulerOf(peer);
+    const receive = sched.receive.bind(sched);
+    const caught: Envelope[] = [];
+    let on = true;
+    sched.receive = (env: Envelope) => {
+      if (on && env.from.port === 'scheduler' && pred(env.body as PeerMessage, env.from.peer)) caught.push(env);
+      else receive(env);
+    };
+    return {
+      caught: () => caught.map((e) => e.body as PeerMessage),
+      release() {
+        on = false;
+        sched.receive = receive;
+        for (const env of caught.splice(0)) receive(env);
+      },
+      /** Drops what was caught and lets everything through again. */
+      drop() {
+        on = false;
+        sched.receive = receive;
+        caught.length = 0;
+      },
+    };
+  };
+  return { sim, peers, pump, terminal, ps, seenOn, findRow, crash, settled, monitors, schedulerOf, runningOn, intercept };
 }
 
 export const text = (s: string) => new TextEncoder().encode(s);
