@@ -221,6 +221,33 @@ describe('the hand-over commits: never two copies', () => {
     expect(t.raw(pid)).toBe(busyLines(lines(pid)));
   }, 180_000);
 
+  test('the old host leaves right after go (a closing tab drains so): the process arrives and goes on on the target; its spawner neither restarts it nor calls it lost', async () => {
+    const c = await simCluster(3, { seed: 'leave-after-go' });
+    const { sim, peers, pump, terminal, intercept, seenOn } = c;
+    const [a, b, t3] = peers as [typeof peers[0], typeof peers[0], typeof peers[0]];
+    const t = terminal(a);
+    const lines = (pid: string) => t.raw(pid).split('\n').length - 1;
+    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
+    expect(await pump(() => lines(pid) >= 1)).toBe(true);
+    const seen = watch(c, pid);
+    const go = intercept(t3, (m) => m.kind === 'immigrate.go');
+    t.send({ kind: 'migrate', req: 503, pid, to: t3.id });
+    expect(await pump(() => go.caught().length > 0)).toBe(true);
+    go.release();
+    // The target's view drops b before the thawed process reports its first state (forced here:
+    // the thaw takes real time in the executor, the goodbye only virtual time), then b is gone.
+    (c.schedulerOf(t3) as unknown as { peerGone(p: string): void }).peerGone(b.id);
+    await sim.leave(b);
+    const before = lines(pid);
+    expect(await pump(() => lines(pid) >= before + 3, 200_000)).toBe(true);
+    expect(await seenOn(t, pid, t3)).toMatchObject({ peer: t3.id });
+    expect(t.lost(pid)).toBeUndefined();
+    expect(await t.request({ kind: 'kill', pid })).toMatchObject({ kind: 'kill.ok' });
+    expect(await pump(() => !!t.exit(pid))).toBe(true);
+    expect(seen.executors).toBe(1);
+    expect(t.raw(pid)).toBe(busyLines(lines(pid)));
+  }, 180_000);
+
   test('an image that never gets go is never run: dropped after its timeout, on cancel, and a late go is refused', async () => {
     const c = await simCluster(2, { seed: 'no-go' });
     const { peers, pump, intercept, schedulerOf } = c;

@@ -106,6 +106,8 @@ const OUT_PIECE_BYTES = 1 << 20;
 const RECENT_SENDERS = 1024;
 /** A process that moved away: what still arrives for it here is forwarded this long. */
 export const FORWARD_MS = 60_000;
+/** A vanished host's process is restarted only if no `moved` or table row says it lives elsewhere by then. */
+export const HOST_GONE_GRACE_MS = 2_000;
 /** How often a peer considers moving a process to a less loaded one. */
 export const REBALANCE_MS = 2_000;
 /** Processes running this long are checkpointed this often. */
@@ -467,7 +469,7 @@ export class SchedulerServer implements Server {
       if (s.host !== peer || s.outcome) continue;
       const message = `lost: its peer ${short} went away`;
       if (!s.started) this.failStart(s, 'EHOSTUNREACH', `peer ${short} went away before the process started`);
-      else void this.restartOrLose(s, message);
+      else this.hostGone(s, message);
     }
     for (const [ref, r] of this.restarts) {
       if (r.to !== peer) continue;
@@ -487,17 +489,40 @@ export class SchedulerServer implements Server {
     for (const h of [...this.hosted.values()]) {
       h.emigration?.peerGone(peer);
       if (h.info.state === 'EXITED') continue;
-      if (h.arriving?.from === peer && !h.silent) {
-        // It said go but has not heard `immigrated` (we send it only after the first state): it
-        // thaws its own copy if it is alive, and its spawner restarts it if not. Ours must go.
-        h.silent = true;
-        this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `its old host ${short} went away before it arrived` });
-        continue;
-      }
+      // A process whose old host said go and then left goes on arriving here: a closing tab
+      // drains exactly that way, and we may be its only copy. (Were the old host only cut off
+      // from us, it would thaw its own copy too: two copies, as with any restart under a
+      // partition — the same guarantee as a checkpoint restart, see the header.)
       if (h.client.peer === peer || h.spawner === peer) {
         this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `hangup: the peer ${short} that started it went away` });
       }
     }
+  }
+
+  /**
+   * The host of `s` left the view. Its process may have been on its way to another peer (a
+   * closing tab drains that way, and leaves right after the go): if it arrives or runs here, or
+   * a live peer's table lists it, that peer is its host now. Otherwise wait HOST_GONE_GRACE_MS
+   * for a `moved` or a table row to say so before restarting it from its checkpoint.
+   */
+  private hostGone(s: Spawned, message: string, graced = false): void {
+    if (s.outcome) return;
+    const elsewhere = this.runningElsewhere(s.pid);
+    if (elsewhere) {
+      s.host = elsewhere;
+      return;
+    }
+    if (!this.gone.has(s.host)) return; // a `moved` came meanwhile
+    if (graced) return void this.restartOrLose(s, message);
+    this.devices.clock.setTimeout(() => this.hostGone(s, message, true), HOST_GONE_GRACE_MS);
+  }
+
+  /** A live host of `pid` other than a gone one: this peer, or one whose table lists it running or arriving. */
+  private runningElsewhere(pid: Pid): PeerId | undefined {
+    const h = this.hosted.get(pid);
+    if (h && h.info.state !== 'EXITED' && !h.silent) return this.ctx.self;
+    for (const [peer, rows] of this.tables) if (!this.gone.has(peer) && rows.some((r) => r.pid === pid && r.state !== 'EXITED')) return peer;
+    return undefined;
   }
 
   private alivePeers(): PeerId[] {
