@@ -247,4 +247,23 @@ describe('Emigration', () => {
     expect(g.resumed()?.image).toEqual(new Uint8Array([6]));
     expect(g.results[0]).toMatchObject({ ok: false, message: 'cannot pack its image: no key' });
   });
+
+  test('the Scheduler gives up before go (giveUp): cancel sent, thawed here again; from go on it cannot', async () => {
+    const h = harness();
+    await shipped(h);
+    h.e.giveUp('a child of it is being restarted');
+    expect(h.log).toEqual(['freeze', 'ship', 'cancel']);
+    expect(h.resumed()).toEqual({ image: new Uint8Array([1, 2]), held: [], committed: false });
+    expect(h.results).toEqual([{ ok: false, message: 'a child of it is being restarted' }]);
+    h.e.ready(); // a late ready gets another cancel, never a go
+    expect(h.log).toEqual(['freeze', 'ship', 'cancel', 'cancel']);
+
+    const c = harness();
+    await shipped(c);
+    c.e.ready();
+    c.e.giveUp('too late');
+    expect(c.e.phase).toBe('committed');
+    expect(c.log).toEqual(['freeze', 'ship', 'go']);
+    expect(c.results).toEqual([]);
+  });
 });

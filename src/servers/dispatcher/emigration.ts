@@ -11,6 +11,7 @@
 //      │  └─retry (spawn)               │                       └─immigrate.failed / target gone──▶ over (thawed here again from the kept image)
 //      │                                └─refused / target gone / unreachable / timeout (cancel sent)──▶ over (thawed here again)
 //      └─freeze.failed (retries used up) / no answer──▶ over (it never stopped: held messages delivered here)
+//   (packing and shipping also end in `over`, thawed here again, when the Scheduler gives up: giveUp)
 //
 // The hand-over is a commit, so that the process never runs in two places:
 //   - the target checks the image (immigration.ts admitImage), keeps it without running it and
@@ -38,6 +39,9 @@
 // go to the new host then (one round trip later than at go), or to the copy thawed here. Nothing
 // is lost and nothing is delivered twice. (The target holds what reaches it directly before the
 // process runs there, and sends that back here when it does not run it.)
+//
+// A parent's child records (its spawner role) go with the go step; the Scheduler lends them to
+// the target until `immigrated` and takes them back when the move fails after go (scheduler.ts).
 import type { PeerId } from '../../kernel/types.ts';
 import type { Pid } from '../../kernel/process/protocol.ts';
 
@@ -178,6 +182,17 @@ export class Emigration<H> {
     }
     // From here on only the target says how it ended (or the view, that it is gone).
     this.phase = 'committed';
+  }
+
+  /**
+   * The Scheduler gives up before go (something the move depends on changed: a child of the
+   * process is being restarted, and its record cannot travel). The target, if the image went out,
+   * gets a cancel. No effect from go on: then only the target or the view ends the move.
+   */
+  giveUp(reason: string): void {
+    if (this.phase !== 'packing' && this.phase !== 'shipping') return;
+    if (this.shipped) this.host.cancel();
+    this.fail(reason);
   }
 
   /** The target runs it (it says so only after a go). */

@@ -118,3 +118,61 @@ describe('every sample program moved at random points prints what it prints unmo
     expect([...moved.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
   }, 300_000);
 });
+
+/**
+ * Parents (they spawn and wait for children) that end by themselves. Where a part ran and how
+ * fast ping played are masked: the rest of the output is the unmoved one, byte for byte.
+ */
+const PARENTS: { name: string; args: string[]; speculation?: 'off' }[] = [
+  { name: 'primes', args: ['2000000', '3'] },
+  { name: 'ping', args: ['150'] },
+  // Fork On Wait keeps journal speculating (it cannot be frozen then): moved without it.
+  { name: 'journal', args: ['200', '10'], speculation: 'off' },
+];
+
+describe('a parent moved at random points prints what it prints unmoved', () => {
+  test('primes, ping and journal: random hops while their children run', async () => {
+    const { peers, pump, terminal } = await simCluster(3, { seed: 'hops-parents' });
+    const t = terminal(peers[0]!);
+    const mask = (out: string) => out.replace(/ on [0-9a-f]{8}:/g, ' on PEER:').replace(/avg [\d.]+ ms/g, 'avg X ms');
+    let moves = 0;
+    const movedBy = new Map<string, number>();
+    const runOnce = async (p: (typeof PARENTS)[number], hops: { steps: number; to: number }[]) => {
+      let host = 0;
+      const r = await t.request({ kind: 'run', name: p.name, args: p.args, on: peers[host]!.id, ...(p.speculation ? { speculation: p.speculation } : {}) });
+      if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
+      const pid = r.pid;
+      for (const hop of hops) {
+        await pump(() => !!t.exit(pid), hop.steps, 0);
+        if (t.exit(pid)) break;
+        const to = (host + hop.to) % peers.length;
+        const m = await t.request({ kind: 'migrate', pid, to: peers[to]!.id });
+        if (m.kind === 'migrate.ok') {
+          host = to;
+          moves++;
+          movedBy.set(p.name, (movedBy.get(p.name) ?? 0) + 1);
+        } else {
+          // Refused only when it ended first, or (ping, on) in the middle of a speculation.
+          expect((m as { message: string }).message).toMatch(/^cannot move \S+: it has ended$|^no such process: |cannot be frozen: speculating/);
+        }
+      }
+      expect(await pump(() => !!t.exit(pid), 200_000)).toBe(true);
+      expect(t.exit(pid)!.code, t.shown(pid)).toBe(0);
+      return mask(t.shown(pid));
+    };
+    const unmoved = new Map<string, string>();
+    for (const p of PARENTS) unmoved.set(p.name, await runOnce(p, []));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...PARENTS),
+        fc.array(fc.record({ steps: fc.integer({ min: 0, max: 60 }), to: fc.integer({ min: 1, max: 2 }) }), { minLength: 1, maxLength: 3 }),
+        async (p, hops) => {
+          expect(await runOnce(p, hops)).toBe(unmoved.get(p.name));
+        },
+      ),
+      { numRuns: 9, seed: 11, endOnFailure: true },
+    );
+    // Parents really moved (most hops land while they run).
+    expect(moves, JSON.stringify([...movedBy])).toBeGreaterThanOrEqual(5);
+  }, 300_000);
+});

@@ -29,6 +29,8 @@ export const MAX_DATA_BYTES = 1 << 20;
 export const MAX_MIGRATE_HOPS = 4;
 /** Longest answer time a `migrate` may ask for (its `budgetMs`). */
 export const MAX_MIGRATE_BUDGET_MS = 600_000;
+/** Most child records a moving parent carries (one with more does not move). */
+export const MAX_CHILD_RECORDS = 4096;
 
 /** Fork On Wait mode of a process (kernel/process/protocol.ts SpeculationMode). */
 const speculationMode = z.enum(['off', 'on', 'mispredict']);
@@ -95,6 +97,15 @@ const processFields = {
   /** Fork On Wait (absent: off). */
   speculation: speculationMode.optional(),
 };
+
+/** How a child ended, as its spawner keeps it for its parent's `wait`. */
+const outcome = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('exit'), code: z.number().int(), message: z.string().max(4096).optional() }),
+  z.object({ kind: z.literal('lost'), message: z.string().max(4096) }),
+]);
+
+/** A started child of a moving parent: where it runs, and how it ended if it did (its spawner's record). */
+const childRecord = z.object({ pid, host: peerId, outcome: outcome.optional() });
 
 /** Everything a host needs to run a process it did not start (a migration, or a restart from a checkpoint). */
 const immigrant = {
@@ -169,8 +180,19 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('immigrate'), ref: z.number().int(), ...immigrant }),
   /** The image of `immigrate` `ref` is checked and kept, not running: waiting for go or cancel. */
   z.object({ kind: z.literal('immigrate.ready'), ref: z.number().int(), pid }),
-  /** Run the kept image (the sender is committed to it); answered by `immigrated` or `immigrate.failed`. */
-  z.object({ kind: z.literal('immigrate.go'), ref: z.number().int(), pid }),
+  /**
+   * Run the kept image (the sender is committed to it); answered by `immigrated` or `immigrate.failed`.
+   * A moving parent's child records come with it (the receiver becomes their spawner once it
+   * runs there), and the timed `wait` it was blocked in: the thawed process asks again, and that
+   * call keeps the deadline (`remainingMs` left of `timeoutMs`).
+   */
+  z.object({
+    kind: z.literal('immigrate.go'),
+    ref: z.number().int(),
+    pid,
+    children: z.array(childRecord).max(MAX_CHILD_RECORDS).optional(),
+    wait: z.object({ child: pid, timeoutMs: z.number().int().min(0), remainingMs: z.number().int().min(0) }).optional(),
+  }),
   /** It runs here now (after its first state). */
   z.object({ kind: z.literal('immigrated'), ref: z.number().int(), pid }),
   /** Refused, dropped, or (after go) it could not run and no copy of it runs here. */
@@ -179,6 +201,12 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('immigrate.cancel'), ref: z.number().int(), pid }),
   /** `pid` runs on `to` now: sent by the new host to the spawner, before anything else about it. */
   z.object({ kind: z.literal('moved'), pid, to: peerId }),
+  /**
+   * Child `pid`'s spawner is `spawner` now (its parent moved there): its `exited` and `moved` go
+   * there, and it is hung up when that peer leaves. Sent by the new spawner to the child's host
+   * (forwarded, like any message for a process, when it moved on).
+   */
+  z.object({ kind: z.literal('spawner'), pid, spawner: peerId }),
   /** The sender's own processes: its part of the cluster-wide table (replaces the previous one). */
   z.object({ kind: z.literal('table'), rows: z.array(row).max(10_000) }),
 ]);

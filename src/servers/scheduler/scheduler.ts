@@ -42,8 +42,19 @@
 //       /cluster  writes made between the checkpoint and the crash are made again: at least once;
 //       the rest  memory, /tmp, open files and unread stdin are as at the checkpoint; stdin it read
 //                 after the checkpoint is gone (the terminal does not send it again).
-//   A process with child processes is neither moved nor checkpointed: their exit statuses (for
-//   its `wait`s) are kept by this peer, their spawner. Its children move and restart freely.
+//   A parent moves with its spawner role: the go carries its child records (pid, host, how it
+//   ended if it did) and the timed `wait` it is blocked in. The old host lends them to the target
+//   at go (it keeps a passive copy, and takes it back if the move fails after go) and drops them
+//   at `immigrated`; until then, and for FORWARD_MS after, it relays to the new host the
+//   `exited` and `moved` of those children that still reach it (only ones it accepts itself; the
+//   new host accepts a relay only from the peer it took the records from). Once the parent runs
+//   there the new host is their spawner: it tells each living child's host (`spawner`), so their
+//   exits, moves, restarts and hangups involve it, not the old host. The thawed parent asks again
+//   the call it was blocked in (replies held for the frozen one are dropped): a `wait` finds the
+//   child's outcome in the carried record, or waits for it there, a timed one to its first
+//   deadline. A child that ends while its parent moves is settled once, wherever the record is.
+//   A parent is not checkpointed: its children would not follow a restart (a host that vanishes
+//   takes its spawner role along: its children are hung up). Children move and restart freely.
 import { PORTS, type Server, type ServerContext } from '../../kernel/server.ts';
 import { toHex, type Address, type Clock, type Envelope, type PeerId } from '../../kernel/types.ts';
 import {
@@ -78,6 +89,7 @@ import {
   ClientRequestSchema,
   MAX_ARG_CHARS,
   MAX_ARGS,
+  MAX_CHILD_RECORDS,
   MAX_DEPS,
   MAX_DATA_BYTES,
   MAX_MIGRATE_BUDGET_MS,
@@ -168,6 +180,8 @@ interface Incoming {
   cancelled: boolean;
   /** Set once ready: what it needs to run, and the checked (raw) image. */
   admitted?: { msg: Extract<PeerMessage, { kind: 'immigrate' }>; image: Uint8Array; cpuMs: number };
+  /** A `spawner` for it that came meanwhile (its parent moved): replaces the one its `immigrate` named. */
+  spawner?: PeerId;
   /** Messages for it that reached this peer directly: delivered after it runs, or sent back to `from`. */
   held: ForProcess[];
   cancelTimer?: () => void;
@@ -214,6 +228,14 @@ interface Hosted {
   checkpoint: { busy: boolean; lastAt: number; saved: boolean };
   /** Being stopped because the peer that sent it left before it ran here: its end is nobody's business. */
   silent?: boolean;
+  /** Counts its thaws here: a reply to a call of an earlier instance is dropped (the thawed one asks again). */
+  life: number;
+  /** The timed `wait` it is blocked in: its deadline outlives a freeze. */
+  blockedWait?: { call: number; child: Pid; timeoutMs: number; deadline: number };
+  /** After a thaw: that wait, asked again by its first call, keeps its deadline. */
+  resumeWait?: { child: Pid; timeoutMs: number; deadline: number };
+  /** The peer it moved here from (what that peer forwards for it is trusted like its own word). */
+  cameFrom?: PeerId;
 }
 
 type Outcome = { kind: 'exit'; code: number; message?: string } | { kind: 'lost'; message: string };
@@ -235,6 +257,8 @@ interface Spawned {
   cancelStartTimer?: () => void;
   outcome?: Outcome;
   waiters: Waiter[];
+  /** Taken over with its moving parent from this peer, which relays what still reaches it about the child until `until`. */
+  adoptedFrom?: { peer: PeerId; until: number };
 }
 
 interface PendingKill {
@@ -270,7 +294,11 @@ export class SchedulerServer implements Server {
   private tableTimer: (() => void) | undefined;
   private lastLoad = -1;
   /** Processes that moved away from here: where to, and until when what arrives for them is forwarded. */
-  private readonly forwards = new Map<Pid, { to: PeerId; until: number }>();
+  private readonly forwards = new Map<Pid, { to: PeerId; until: number; from?: PeerId }>();
+  /** Child records of a parent on its way elsewhere, from go until `immigrated` (then relayed) or a failure (then taken back). */
+  private readonly lent = new Map<Pid, { to: PeerId; parent: Pid; s: Spawned }>();
+  /** Children whose parent moved away: their `exited` and `moved` that still come here go to its new host until `until`. */
+  private readonly relays = new Map<Pid, { to: PeerId; host: PeerId; until: number }>();
   /** `migrate`s this peer asked another host for, by ref. */
   private readonly remoteMigrations = new Map<number, { host: PeerId; done: (r: MigrationResult) => void; cancelTimer: () => void }>();
   /** Restarts from a checkpoint this peer (the spawner) sent out, by `immigrate` ref (committed: go sent). */
@@ -467,6 +495,8 @@ export class SchedulerServer implements Server {
     if (this.tables.delete(peer)) this.publish();
     for (const s of this.spawned.values()) {
       if (s.host !== peer || s.outcome) continue;
+      // Brought by a parent that does not run here yet: adoptChildren (or its old host, taking it back) sees to it.
+      if (s.adoptedFrom && s.parent && this.hosted.get(s.parent)?.arriving) continue;
       const message = `lost: its peer ${short} went away`;
       if (!s.started) this.failStart(s, 'EHOSTUNREACH', `peer ${short} went away before the process started`);
       else this.hostGone(s, message);
@@ -484,6 +514,7 @@ export class SchedulerServer implements Server {
       m.cancelTimer();
       m.done({ ok: false, message: `its peer ${short} went away` });
     }
+    for (const [pid, r] of this.relays) if (r.to === peer) this.relays.delete(pid);
     // Images it sent us and never said go for: it runs them itself, if it runs at all.
     for (const [pid, inc] of [...this.incoming]) if (inc.from === peer) this.dropIncoming(pid, inc, false);
     for (const h of [...this.hosted.values()]) {
@@ -694,6 +725,9 @@ export class SchedulerServer implements Server {
     const moved = this.forwardOf(pid);
     if (moved) return moved;
     for (const [peer, rows] of this.tables) if (rows.some((r) => r.pid === pid && r.state !== 'EXITED')) return peer;
+    // A parent of a process here runs on its spawner (which `spawner` keeps current when the parent
+    // moves): a child may report to it before that host's table came.
+    for (const h of this.hosted.values()) if (h.info.parent === pid && h.info.state !== 'EXITED' && !h.silent) return h.spawner;
     const recent = this.recentSenders.get(pid);
     return recent && this.known.has(recent) ? recent : undefined;
   }
@@ -738,7 +772,10 @@ export class SchedulerServer implements Server {
       }
       case 'exited': {
         const s = this.spawned.get(msg.pid);
-        if (!s || s.host !== from) return;
+        if (!s) return this.relay(from, msg);
+        // From its host, or relayed by the spawner it was taken over from (which checked the host).
+        const relayed = s.adoptedFrom?.peer === from && s.adoptedFrom.until > this.devices.clock.now();
+        if (s.host !== from && !relayed) return;
         if (!s.started) {
           s.started = true;
           s.cancelStartTimer?.();
@@ -808,13 +845,18 @@ export class SchedulerServer implements Server {
         const r = this.restarts.get(msg.ref);
         if (r && r.to === from && r.pid === msg.pid) return this.restartReady(msg.ref, r);
         const h = this.hosted.get(msg.pid);
-        if (h?.emigration && h.shipRef === msg.ref && h.emigration.to === from) return h.emigration.ready();
+        if (h?.emigration && h.shipRef === msg.ref && h.emigration.to === from) {
+          // A child's host left while it was on the way: its restart is this peer's, so it stays.
+          const why = h.emigration.phase === 'shipping' ? this.childrenUnmovable(msg.pid) : undefined;
+          if (why) return h.emigration.giveUp(`cannot move ${msg.pid}: ${why}`);
+          return h.emigration.ready();
+        }
         // Nobody here waits for it (given up, or never sent): it must never run there.
         this.toPeer(from, { kind: 'immigrate.cancel', ref: msg.ref, pid: msg.pid });
         break;
       }
       case 'immigrate.go':
-        this.go(from, msg.ref, msg.pid);
+        this.go(from, msg);
         break;
       case 'immigrated':
       case 'immigrate.failed': {
@@ -844,7 +886,9 @@ export class SchedulerServer implements Server {
         const s = this.spawned.get(msg.pid);
         // A late word from a host that left: whoever has it now (a restart, or the old host that
         // thawed it again) says so after.
-        if (!s || s.outcome || this.gone.has(from)) return;
+        if (this.gone.has(from)) return;
+        if (!s) return this.relay(from, msg);
+        if (s.outcome) return;
         s.host = msg.to;
         if (!s.started) {
           s.started = true;
@@ -853,6 +897,9 @@ export class SchedulerServer implements Server {
         }
         break;
       }
+      case 'spawner':
+        this.newSpawner(from, msg);
+        break;
       case 'table': {
         if (from === this.ctx.self) return;
         const rows = msg.rows.filter((r) => r.peer === from);
@@ -868,6 +915,62 @@ export class SchedulerServer implements Server {
         break;
       }
     }
+  }
+
+  /**
+   * An `exited` or `moved` of a child whose parent moved away: to the parent's new host, which
+   * is (or is about to be) its spawner. Only what this peer would have accepted itself is relayed
+   * (an `exited` from the child's host), and only to the peer it handed the record to: the new
+   * spawner accepts a relay from that peer alone (Spawned.adoptedFrom).
+   */
+  private relay(from: PeerId, msg: Extract<PeerMessage, { kind: 'exited' | 'moved' }>): void {
+    const l = this.lent.get(msg.pid);
+    if (l) {
+      // The parent is on its way: its copy here follows too, in case the move fails and it comes back.
+      if (msg.kind === 'exited') {
+        if (l.s.host !== from || l.s.outcome) return;
+        l.s.outcome = { kind: 'exit', code: msg.code, ...(msg.message !== undefined ? { message: msg.message } : {}) };
+      } else l.s.host = msg.to;
+      this.toPeer(l.to, msg);
+      return;
+    }
+    const r = this.relays.get(msg.pid);
+    if (!r) return;
+    if (r.until <= this.devices.clock.now() || this.gone.has(r.to)) return void this.relays.delete(msg.pid);
+    if (msg.kind === 'exited') {
+      if (r.host !== from) return;
+      this.relays.delete(msg.pid); // nothing more comes about it
+    } else r.host = msg.to;
+    this.toPeer(r.to, msg);
+  }
+
+  /**
+   * `spawner`: the parent of child `pid` moved to `msg.spawner`. Taken from that peer itself,
+   * from the current spawner, or forwarded by the peer the child came from (which checked it);
+   * held for its next host while the child moves, forwarded when it moved on.
+   */
+  private newSpawner(from: PeerId, msg: Extract<PeerMessage, { kind: 'spawner' }>): void {
+    const pid = msg.pid;
+    const h = this.hosted.get(pid);
+    const refuse = () => this.ctx.log('warn', `spawner of ${pid} from ${from.slice(0, 8)} refused: not its spawner's word`);
+    if (h && h.info.state !== 'EXITED' && !h.silent) {
+      if (from !== msg.spawner && from !== h.spawner && from !== h.cameFrom) return refuse();
+      h.spawner = msg.spawner;
+      // Leaving: its `immigrate` may have named the old spawner, so its next host hears this too.
+      h.emigration?.hold({ to: 'peer', msg });
+      return;
+    }
+    const inc = this.incoming.get(pid);
+    if (inc) {
+      if (from !== msg.spawner && from !== inc.from) return refuse();
+      inc.spawner = msg.spawner;
+      return;
+    }
+    const f = this.forwards.get(pid);
+    const to = this.forwardOf(pid);
+    if (!to) return;
+    if (from !== msg.spawner && from !== f?.from) return refuse();
+    this.toPeer(to, msg);
   }
 
   // ---- host role ----
@@ -929,6 +1032,7 @@ export class SchedulerServer implements Server {
       since: this.devices.clock.now(),
       execState: 'READY',
       checkpoint: { busy: false, lastAt: this.devices.clock.now(), saved: false },
+      life: 0,
     });
     this.forwards.delete(msg.pid);
     const rewritten = this.rewritten.get(msg.hash);
@@ -1059,10 +1163,17 @@ export class SchedulerServer implements Server {
 
   private onCall(h: Hosted, call: number, req: KernelRequest): void {
     const pid = h.info.pid;
+    const life = h.life;
+    // Only the first call after a thaw is the wait it was blocked in, asked again.
+    const resumed = h.resumeWait;
+    h.resumeWait = undefined;
     const reply = (r: KernelReply) => {
-      if (h.info.state === 'EXITED' || this.hosted.get(pid) !== h) return; // ended, or moved away (it asks again there)
+      // Ended, moved away, or thawed again since: the instance that asked is gone (the thawed one asks again).
+      if (h.info.state === 'EXITED' || this.hosted.get(pid) !== h || h.life !== life) return;
       const m: ToExecutor = { t: 'reply', pid, call, reply: r };
-      if (!h.emigration?.hold({ to: 'exec', msg: m })) this.devices.exec?.post(h.executor, m);
+      if (h.emigration?.hold({ to: 'exec', msg: m })) return;
+      if (h.blockedWait?.call === call) h.blockedWait = undefined;
+      this.devices.exec?.post(h.executor, m);
     };
     const err = (errno: KernelErrno, message: string) => reply({ ok: false, errno, message });
     switch (req.op) {
@@ -1098,10 +1209,15 @@ export class SchedulerServer implements Server {
         if (s.outcome) return reply(replyFor(s.outcome));
         const w: Waiter = { reply };
         if (req.timeoutMs >= 0) {
+          const now = this.devices.clock.now();
+          // Asked again after a thaw (here, or on the host it moved to): the first deadline holds.
+          const again = resumed && resumed.child === req.child && resumed.timeoutMs === req.timeoutMs;
+          const deadline = again ? resumed.deadline : now + req.timeoutMs;
+          h.blockedWait = { call, child: req.child, timeoutMs: req.timeoutMs, deadline };
           w.cancelTimer = this.devices.clock.setTimeout(() => {
             s.waiters.splice(s.waiters.indexOf(w), 1);
             err('ETIMEDOUT', `${req.child} still running after ${req.timeoutMs} ms`);
-          }, req.timeoutMs);
+          }, Math.max(0, deadline - now));
         }
         s.waiters.push(w);
         break;
@@ -1319,9 +1435,73 @@ export class SchedulerServer implements Server {
     if (h.arriving) return 'it is still arriving here';
     if (h.unfreezable) return 'its executor cannot freeze it';
     if (h.spawning > 0) return 'it is starting a child process';
-    // Its children's exit statuses (for its `wait`s) are kept by this peer, their spawner.
-    for (const s of this.spawned.values()) if (s.parent === h.info.pid) return 'it has child processes';
+    // Its child records go with it (they must all be settled enough to travel).
+    return this.childrenUnmovable(h.info.pid);
+  }
+
+  /** Why the child records of `pid` cannot travel now, or undefined when they can. */
+  private childrenUnmovable(pid: Pid): string | undefined {
+    let n = 0;
+    for (const s of this.spawned.values()) {
+      if (s.parent !== pid) continue;
+      if (!s.started) return 'it is starting a child process';
+      // Its host left: the restart (or the word that it is lost) is this peer's to finish.
+      if (!s.outcome && (this.gone.has(s.host) || [...this.restarts.values()].some((r) => r.pid === s.pid))) return `its child ${s.pid} is being restarted`;
+      if (++n > MAX_CHILD_RECORDS) return `it has more than ${MAX_CHILD_RECORDS} child processes`;
+    }
     return undefined;
+  }
+
+  private hasChildren(pid: Pid): boolean {
+    for (const s of this.spawned.values()) if (s.parent === pid) return true;
+    return false;
+  }
+
+  /** What the go of a move of parent `h` carries: its child records, and the timed wait it is blocked in. */
+  private carried(h: Hosted): Pick<Extract<PeerMessage, { kind: 'immigrate.go' }>, 'children' | 'wait'> {
+    const pid = h.info.pid;
+    const children: NonNullable<Extract<PeerMessage, { kind: 'immigrate.go' }>['children']> = [];
+    for (const s of this.spawned.values()) {
+      if (s.parent === pid) children.push({ pid: s.pid, host: s.host, ...(s.outcome ? { outcome: s.outcome } : {}) });
+    }
+    const w = h.blockedWait;
+    const now = this.devices.clock.now();
+    return {
+      ...(children.length ? { children } : {}),
+      ...(w ? { wait: { child: w.child, timeoutMs: w.timeoutMs, remainingMs: Math.max(0, Math.round(w.deadline - now)) } } : {}),
+    };
+  }
+
+  /** Go was sent for parent `pid`: its child records are `to`'s now (kept here, passive, in case the move fails). */
+  private lend(pid: Pid, to: PeerId): void {
+    for (const s of [...this.spawned.values()]) {
+      if (s.parent !== pid) continue;
+      // Its waiters are calls of the frozen instance: the process asks again wherever it runs.
+      for (const w of s.waiters.splice(0)) w.cancelTimer?.();
+      this.spawned.delete(s.pid);
+      this.lent.set(s.pid, { to, parent: pid, s });
+    }
+  }
+
+  /** The move of parent `pid` after go failed: it runs here again, and so does its spawner role. */
+  private takeBack(pid: Pid): void {
+    for (const [child, l] of [...this.lent]) {
+      if (l.parent !== pid) continue;
+      this.lent.delete(child);
+      this.spawned.set(child, l.s);
+      if (!l.s.outcome && this.gone.has(l.s.host)) void this.restartOrLose(l.s, `lost: its peer ${l.s.host.slice(0, 8)} went away`);
+    }
+  }
+
+  /** Parent `pid` runs on `to` now: what still comes here about its children is relayed there a while. */
+  private relayChildren(pid: Pid, to: PeerId): void {
+    const now = this.devices.clock.now();
+    if (this.relays.size >= 1024) for (const [p, r] of this.relays) if (r.until <= now) this.relays.delete(p);
+    for (const [child, l] of [...this.lent]) {
+      if (l.parent !== pid) continue;
+      this.lent.delete(child);
+      if (!l.s.outcome) this.relays.set(child, { to, host: l.s.host, until: now + FORWARD_MS });
+    }
   }
 
   /** Moves hosted process `pid` to `to` (emigration.ts has the states). */
@@ -1370,12 +1550,18 @@ export class SchedulerServer implements Server {
           ...(deps.length ? { deps: deps.slice(0, MAX_DEPS) } : {}),
         });
       },
-      go: () => host.shipRef !== undefined && this.toPeer(to, { kind: 'immigrate.go', ref: host.shipRef, pid }),
+      go: () => {
+        if (host.shipRef === undefined || !this.toPeer(to, { kind: 'immigrate.go', ref: host.shipRef, pid, ...this.carried(host) })) return false;
+        this.lend(pid, to);
+        return true;
+      },
       cancel: () => {
         if (host.shipRef !== undefined) this.toPeer(to, { kind: 'immigrate.cancel', ref: host.shipRef, pid });
       },
       handOver: (held) => this.handOver(host, to, held),
       resumeHere: (image, held, committed) => {
+        // After go its child records went with it: the target dropped its copy, this one comes back.
+        if (committed) this.takeBack(pid);
         if (image) {
           this.thawHere(host, image);
           // After go the target may have run it for a while and told the spawner: it runs here.
@@ -1408,7 +1594,7 @@ export class SchedulerServer implements Server {
     this.hosted.delete(pid);
     const now = this.devices.clock.now();
     if (this.forwards.size >= 1024) for (const [p, f] of this.forwards) if (f.until <= now) this.forwards.delete(p);
-    this.forwards.set(pid, { to, until: now + FORWARD_MS });
+    this.forwards.set(pid, { to, until: now + FORWARD_MS, ...(h.cameFrom ? { from: h.cameFrom } : {}) });
     this.specs.moved(pid, to);
     for (const m of held) {
       if (m.to !== 'peer') continue; // replies: it asks again there
@@ -1417,6 +1603,7 @@ export class SchedulerServer implements Server {
     }
     const s = this.spawned.get(pid);
     if (s && !s.outcome) s.host = to;
+    this.relayChildren(pid, to);
     this.tableChanged();
   }
 
@@ -1424,6 +1611,11 @@ export class SchedulerServer implements Server {
   private thawHere(h: Hosted, image: Uint8Array): void {
     const exec = this.devices.exec;
     if (!exec || h.info.state === 'EXITED') return;
+    // A new instance: replies to the frozen one's calls are dropped, and it asks again (a timed wait keeps its deadline).
+    h.life++;
+    h.resumeWait = h.blockedWait;
+    h.blockedWait = undefined;
+    for (const s of this.spawned.values()) if (s.parent === h.info.pid) for (const w of s.waiters.splice(0)) w.cancelTimer?.();
     h.executor = this.leastBusyExecutor(exec.count);
     exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image });
   }
@@ -1501,8 +1693,12 @@ export class SchedulerServer implements Server {
     this.moveEnded(pid);
   }
 
-  /** `immigrate.go`: run the kept image in the least busy executor. */
-  private go(from: PeerId, ref: number, pid: Pid): void {
+  /**
+   * `immigrate.go`: run the kept image in the least busy executor. A parent's child records come
+   * with it: this peer keeps them from now on, and becomes their spawner once it runs (arrived).
+   */
+  private go(from: PeerId, g: Extract<PeerMessage, { kind: 'immigrate.go' }>): void {
+    const { ref, pid } = g;
     const inc = this.incoming.get(pid);
     if (!inc || inc.phase !== 'ready' || inc.from !== from || inc.ref !== ref || !inc.admitted) {
       const h = this.hosted.get(pid);
@@ -1539,7 +1735,7 @@ export class SchedulerServer implements Server {
       },
       executor: this.leastBusyExecutor(exec.count),
       client: msg.client,
-      spawner: msg.spawner,
+      spawner: inc.spawner ?? msg.spawner,
       hash: msg.hash,
       spawning: 0,
       ...(msg.window ? { window: msg.window } : {}),
@@ -1549,6 +1745,8 @@ export class SchedulerServer implements Server {
       since: now,
       execState: 'READY',
       checkpoint: { busy: false, lastAt: now, saved: false },
+      life: 0,
+      cameFrom: from,
     };
     h.arriving = {
       from,
@@ -1562,6 +1760,21 @@ export class SchedulerServer implements Server {
       }, THAW_TIMEOUT_MS),
     };
     this.hosted.set(pid, h);
+    if (g.wait) h.resumeWait = { child: g.wait.child, timeoutMs: g.wait.timeoutMs, deadline: now + g.wait.remainingMs };
+    for (const c of g.children ?? []) {
+      if (this.spawned.has(c.pid)) continue; // only a forged record could name a pid this peer spawned
+      this.relays.delete(c.pid);
+      this.spawned.set(c.pid, {
+        pid: c.pid,
+        host: c.host,
+        client: msg.client,
+        parent: pid,
+        started: true,
+        waiters: [],
+        ...(c.outcome ? { outcome: c.outcome as Outcome } : {}),
+        adoptedFrom: { peer: from, until: now + FORWARD_MS },
+      });
+    }
     if (msg.deps) this.specs.deliveredTo(pid, msg.deps);
     exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image });
     this.tableChanged();
@@ -1579,9 +1792,37 @@ export class SchedulerServer implements Server {
     // Before anything else from here about it (its `exited` comes later on the same link).
     if (h.spawner === this.ctx.self) this.onPeerMessage(this.ctx.self, { kind: 'moved', pid, to: this.ctx.self });
     else this.toPeer(h.spawner, { kind: 'moved', pid, to: this.ctx.self });
+    this.adoptChildren(pid);
     // What reached it here meanwhile, before anything that comes next.
     for (const m of a.held) this.forProcess(pid, m);
     this.moveEnded(pid);
+  }
+
+  /**
+   * Parent `pid` runs here now: this peer is the spawner of the children it brought. Their hosts
+   * hear it (`spawner`), so their `exited` and `moved` come here and a leaving old host does not
+   * hang them up; one whose host left meanwhile is restarted or lost from here.
+   */
+  private adoptChildren(pid: Pid): void {
+    for (const s of [...this.spawned.values()]) {
+      if (s.parent !== pid || !s.adoptedFrom || s.outcome) continue;
+      if (this.gone.has(s.host)) {
+        void this.restartOrLose(s, `lost: its peer ${s.host.slice(0, 8)} went away`);
+        continue;
+      }
+      const msg: PeerMessage = { kind: 'spawner', pid: s.pid, spawner: this.ctx.self };
+      if (s.host === this.ctx.self) this.onPeerMessage(this.ctx.self, msg);
+      else this.toPeer(s.host, msg);
+    }
+  }
+
+  /** The child records a parent brought, when it does not run here after all (its old host takes its own back). */
+  private dropAdopted(pid: Pid, from: PeerId): void {
+    for (const s of [...this.spawned.values()]) {
+      if (s.parent !== pid || s.adoptedFrom?.peer !== from) continue;
+      for (const w of s.waiters.splice(0)) w.cancelTimer?.();
+      this.spawned.delete(s.pid);
+    }
   }
 
   /** The thaw ended before its first state (the executor refused the image or the program, it was stopped, or its sender left). */
@@ -1590,6 +1831,7 @@ export class SchedulerServer implements Server {
     if (this.hosted.get(pid) === h) this.hosted.delete(pid);
     const a = h.arriving;
     a?.cancelTimer();
+    if (a) this.dropAdopted(pid, a.from);
     // Its copy is gone now: its sender (committed) may thaw its own, and takes what came here meanwhile.
     if (a && !h.silent && !this.gone.has(a.from)) {
       this.toPeer(a.from, { kind: 'immigrate.failed', ref: a.ref, pid, reason });
@@ -1652,7 +1894,8 @@ export class SchedulerServer implements Server {
   private checkpointAll(): void {
     const now = this.devices.clock.now();
     for (const h of this.hosted.values()) {
-      if (h.checkpoint.busy || now - h.checkpoint.lastAt < this.checkpointEveryMs || this.unmovable(h)) continue;
+      // A parent is not checkpointed: its children would not follow a restart (they are hung up with its host).
+      if (h.checkpoint.busy || now - h.checkpoint.lastAt < this.checkpointEveryMs || this.unmovable(h) || this.hasChildren(h.info.pid)) continue;
       h.checkpoint.busy = true;
       h.checkpoint.lastAt = now;
       this.devices.exec?.post(h.executor, { t: 'checkpoint', pid: h.info.pid });

@@ -7,11 +7,12 @@ import { program } from '../../kernel/wasi/test-programs.ts';
 import { Simulation, type SimPeer } from '../../host/sim/sim.ts';
 import type { Server } from '../../kernel/server.ts';
 import type { Envelope } from '../../kernel/types.ts';
+import type { KernelReply, ToExecutor } from '../../kernel/process/protocol.ts';
 import type { ClientMessage, ClientRequest, ProcessInfo, ProgramStore } from './client.ts';
 import type { PeerMessage } from './protocol.ts';
 import type { SchedulerOptions, SchedulerServer } from './scheduler.ts';
 
-export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 'primes', 'memhog', 'wc', 'sha256sum', 'grep'];
+export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 'primes', 'memhog', 'wc', 'sha256sum', 'grep', 'journal'];
 export const store: ProgramStore = { list: async () => NAMES, load: async (name) => (NAMES.includes(name) ? program(name) : undefined) };
 
 export type Out = Extract<ClientMessage, { kind: 'out' }>;
@@ -33,6 +34,8 @@ export interface Terminal {
 
 export async function simCluster(n: number, opts: { seed?: string; scheduler?: SchedulerOptions; slots?: number } = {}) {
   const execs = new Map<string, InProcessExecution>();
+  /** Every kernel-call reply the Schedulers posted to their executors, in order (tests count them). */
+  const replies: { peer: string; pid: string; reply: KernelReply }[] = [];
   const sim = new Simulation({
     seed: opts.seed ?? 'dispatcher',
     latencyMs: 1,
@@ -40,6 +43,11 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
     programs: store,
     exec: (p) => {
       const e = new InProcessExecution(opts.slots ?? 1);
+      const post = e.post.bind(e);
+      e.post = (executor: number, msg: ToExecutor) => {
+        if (msg.t === 'reply') replies.push({ peer: p.id, pid: msg.pid, reply: msg.reply });
+        post(executor, msg);
+      };
       execs.set(p.id, e);
       return e;
     },
@@ -207,7 +215,7 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
       },
     };
   };
-  return { sim, peers, pump, terminal, ps, seenOn, findRow, crash, settled, monitors, schedulerOf, runningOn, intercept };
+  return { sim, peers, pump, terminal, ps, seenOn, findRow, crash, settled, monitors, schedulerOf, runningOn, intercept, replies };
 }
 
 export const text = (s: string) => new TextEncoder().encode(s);
