@@ -2,48 +2,11 @@
 // dragged back to A in the processes panel. Its output keeps coming to A's terminal throughout,
 // every line once and in order, and it ends normally.
 import type { Page } from '@playwright/test';
-import { expectOnScreen, openCluster, terminalText, typeCommand as type } from './helpers.ts';
+import { expectOnScreen, openCluster, panelRow, typeCommand as type, watchTicks } from './helpers.ts';
 import { expect, test } from './fixtures.ts';
 
 /** How many lines counter prints (one a second). */
 const TICKS = 30;
-
-/** The peer a process runs on, as the processes panel of `page` shows it. */
-async function panelRow(page: Page, pid: string): Promise<{ peer: string; state: string } | undefined> {
-  const row = page.locator(`tr[data-pid="${pid}"]`);
-  if ((await row.count()) === 0) return undefined;
-  return { peer: (await row.getAttribute('data-peer-id')) ?? '', state: (await row.getAttribute('data-state')) ?? '' };
-}
-
-/**
- * Watches the terminal while the process runs: every screen must show its "tick n" lines
- * consecutively (a repeat or a gap would show as a break), and together the screens must show
- * each of them. Polled several times per tick, so no line scrolls away unseen.
- */
-function watchTicks(page: Page) {
-  const seen = new Set<number>();
-  const breaks: string[] = [];
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      const ticks = [...(await terminalText(page)).matchAll(/^tick (\d+) /gm)].map((m) => Number(m[1]));
-      ticks.forEach((t, i) => {
-        seen.add(t);
-        if (i > 0 && t !== ticks[i - 1]! + 1) breaks.push(`tick ${ticks[i - 1]} then tick ${t}`);
-      });
-      await page.waitForTimeout(200);
-    }
-  })();
-  return {
-    seen,
-    breaks,
-    max: () => Math.max(0, ...seen),
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
 
 test('a process moves to another tab and back; its output reaches the terminal that started it, in order, once', async ({ device }) => {
   const { pages, ids } = await openCluster(device, 2);

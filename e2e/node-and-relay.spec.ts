@@ -1,27 +1,9 @@
 // The same kernel headless in Node joins the tabs; and the relay can restart under a live cluster.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from './fixtures.ts';
-import { clusterUrlOf, expectViews, openTab } from './helpers.ts';
-
-function startNodePeer(url: string): { proc: ChildProcess; output: string[]; peerId: Promise<string>; state: string } {
-  const state = mkdtempSync(path.join(os.tmpdir(), 'lshapes-node-'));
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/host/node/main.ts', '--url', url, '--state', state], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const peerId = new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      output.push(d.toString());
-      const m = /node peer ([0-9a-f]{32})/.exec(output.join(''));
-      if (m) resolve(m[1]!);
-    });
-    proc.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    proc.on('exit', (code) => reject(new Error(`node peer exited (${code}): ${output.join('')}`)));
-  });
-  return { proc, output, peerId, state };
-}
+import { clusterUrlOf, expectViews, openTab, startNodePeer } from './helpers.ts';
 
 test('a Node peer started with the cluster URL appears in every tab as kind "node"', async ({ device }) => {
   const a = await device();
