@@ -21,7 +21,8 @@
 // `deps` becomes dependent on them (a twin is taken before the delivery). While a process
 // depends on anything, its output and exit are held, its /cluster mutations, spawn, wait, kill
 // and cluster_info stall, and its sends carry its dependencies. Output carries `at`, sends
-// carry `seq`.
+// carry `seq`. Where to fork is the predictor's call (speculation/predictor.ts); it is told the
+// waits, forks and rollbacks timed here.
 //
 // Nothing a program does throws out of here or stops another process: bad modules end with 1,
 // traps with 134, bad pointers passed to WASI with 139, kills with 137.
@@ -202,10 +203,13 @@ interface Proc {
   /** The exit of a speculative copy, posted at commit. */
   heldExit: { code: number; message?: string | undefined } | null;
   /**
-   * Blocked in a predictable call while the level (or twin memory) bound said no: it forks as
-   * soon as a level goes, instead of waiting a whole round trip for its reply.
+   * Blocked in a predictable call while the level (or twin memory) bound said no, or while its
+   * site's probe is out (predictor.ts): it forks as soon as a level goes, instead of waiting a
+   * whole round trip for its reply.
    */
   forkLater: boolean;
+  /** Clock time its last slice ended blocked: an unspeculated call's wait, for the predictor. */
+  blockedAt: number;
   /** /cluster mutations in flight (no dependency twin is taken meanwhile: a re-issue could repeat one). */
   fsMutations: number;
   pumping: boolean;
@@ -453,6 +457,7 @@ export class Executor {
       heldExit: null,
       fsMutations: 0,
       forkLater: false,
+      blockedAt: 0,
       pumping: false,
       shownDepth: 0,
       shownStats: '',
@@ -738,6 +743,7 @@ export class Executor {
         this.ready.push(p);
         break;
       case 'blocked':
+        p.blockedAt = this.opts.clock.now();
         p.phase = 'WAITING';
         p.state = 'WAITING';
         this.dirty.add(p);
@@ -1057,7 +1063,7 @@ export class Executor {
     const site = callSite(p, pc.to, pc.port);
     const actual = callResult(m);
     this.lastResult.set(site, actual);
-    if (p.mode === 'on') this.predictor.record(site, actual);
+    if (p.mode === 'on') this.predictor.record(site, actual, undefined, this.opts.clock.now() - p.blockedAt);
   }
 
   /** At the end of a slice blocked in lshapes.call: fork if the reply is predictable. */
@@ -1073,6 +1079,10 @@ export class Executor {
     }
     const site = callSite(p, pc.to, pc.port);
     const predicted = this.predict(p, site, 'call');
+    if (predicted === 'probing') {
+      p.forkLater = true; // the probe's confirmation lets it fork at once
+      return;
+    }
     if (!predicted || predicted.kind !== 'call') return;
     const level = this.fork(p, 'call', site, predicted, pc.token);
     if (!level) {
@@ -1092,6 +1102,7 @@ export class Executor {
       (e: unknown) => (e instanceof FsError ? e.errno : Errno.IO),
     );
     const site = `${p.spec.hash}|sync`;
+    const since = this.opts.clock.now();
     const on = p.thread?.waitingOn;
     const blocked =
       !gone(p) &&
@@ -1103,12 +1114,12 @@ export class Executor {
       on?.module === 'wasi_snapshot_preview1' &&
       (on.name === 'fd_sync' || on.name === 'fd_datasync');
     const predicted = blocked ? this.predict(p, site, 'sync') : undefined;
-    const level = predicted ? this.fork(p, 'sync', site, predicted) : null;
+    const level = predicted && predicted !== 'probing' ? this.fork(p, 'sync', site, predicted) : null;
     if (!level) {
       void real.then((errno) => {
         const actual: WaitResult = { kind: 'sync', errno };
         this.lastResult.set(site, actual);
-        if (p.mode === 'on') this.predictor.record(site, actual);
+        if (p.mode === 'on') this.predictor.record(site, actual, undefined, this.opts.clock.now() - since);
       });
       return wait;
     }
@@ -1117,8 +1128,8 @@ export class Executor {
     return guess ? Promise.reject(new FsError(guess, 'the replica wait failed (predicted)')) : Promise.resolve();
   }
 
-  /** What to run on instead of waiting at `site`; undefined: wait. */
-  private predict(p: Proc, site: string, kind: LevelKind): WaitResult | undefined {
+  /** What to run on instead of waiting at `site`; undefined: wait; 'probing': wait, but fork once the probe out there is confirmed. */
+  private predict(p: Proc, site: string, kind: LevelKind): WaitResult | 'probing' | undefined {
     if (p.sp.levels.length >= this.maxLevels) return undefined;
     if (p.mode === 'mispredict') {
       // deliberately wrong: every speculation is rolled back
@@ -1132,14 +1143,17 @@ export class Executor {
       return { kind: 'call', errno: 0, data: MISPREDICTED };
     }
     if (p.mode !== 'on') return undefined;
-    const v = this.predictor.predict(site);
-    return v?.kind === kind ? v : undefined;
+    const d = this.predictor.decide(site, { outstanding: p.sp.outstandingAt(site) });
+    if (d.kind === 'probing') return 'probing';
+    return d.kind === 'predict' && d.value.kind === kind ? d.value : undefined;
   }
 
   /** Takes the twin and opens an own level; null when a bound says no. */
   private fork(p: Proc, kind: 'call' | 'sync', site: string, predicted: WaitResult, token?: number): Level | null {
+    const t0 = this.opts.clock.now();
     const twin = this.takeTwin(p, false);
     if (!twin) return null;
+    if (p.mode === 'on') this.predictor.cost(site, 'fork', this.opts.clock.now() - t0);
     const id = p.sp.newId();
     const own: OwnSpec = { id, site, predicted, forkAt: this.opts.clock.now() };
     if (token !== undefined) own.token = token;
@@ -1210,7 +1224,7 @@ export class Executor {
     const own = level.own!;
     if (!p.sp.levels.includes(level) || !level.ids.has(own.id)) return;
     this.lastResult.set(own.site, actual);
-    if (p.mode === 'on') this.predictor.record(own.site, actual, { value: own.predicted });
+    if (p.mode === 'on') this.predictor.record(own.site, actual, { value: own.predicted }, this.opts.clock.now() - own.forkAt);
     if (!sameResult(own.predicted, actual)) {
       this.requestRollback(p, level, actual);
       return;
@@ -1382,7 +1396,9 @@ export class Executor {
       const options: RestoreOptions = { clock: this.opts.clock };
       // The twin gets the real result at once, without speculating again.
       if (real?.kind === 'sync') options.resumeWith = { ok: true, value: real.errno };
+      const t0 = this.opts.clock.now();
       thread = await WasmThread.restore(p.module!, snapshot, hosts, options);
+      if (p.mode === 'on' && level.own) this.predictor.cost(level.own.site, 'restore', this.opts.clock.now() - t0);
       tmp?.dropOrphans();
     } catch (e) {
       if (gone(p)) return;

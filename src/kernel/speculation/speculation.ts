@@ -130,6 +130,13 @@ export class ProcSpeculation {
     return n;
   }
 
+  /** Own speculations at `site` not resolved yet (the predictor probes an untrusted site one at a time). */
+  outstandingAt(site: string): number {
+    let n = 0;
+    for (const l of this.levels) if (l.own?.site === site && l.ids.has(l.own.id)) n++;
+    return n;
+  }
+
   /** Whether `id` is this process's own (`<pid>~<n>`). */
   isOwn(id: SpecId): boolean {
     return id.length > this.pid.length + 1 && id.startsWith(this.pid) && id[this.pid.length] === '~';
