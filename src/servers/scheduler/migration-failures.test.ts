@@ -164,6 +164,24 @@ describe('the hand-over commits: never two copies', () => {
     return seen;
   }
 
+  /**
+   * `busy` runs on b (started from a's terminal); a migrate to t3 (request `req`) is under way
+   * and t3's `immigrate.go` is caught, not yet delivered: b is committed to the move.
+   */
+  async function movedUntilGo(seed: string, req: number) {
+    const c = await simCluster(3, { seed });
+    const [a, b, t3] = c.peers as [typeof c.peers[0], typeof c.peers[0], typeof c.peers[0]];
+    const t = c.terminal(a);
+    const lines = (pid: string) => t.raw(pid).split('\n').length - 1;
+    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
+    expect(await c.pump(() => lines(pid) >= 1)).toBe(true);
+    const seen = watch(c, pid);
+    const go = c.intercept(t3, (m) => m.kind === 'immigrate.go');
+    t.send({ kind: 'migrate', req, pid, to: t3.id });
+    expect(await c.pump(() => go.caught().length > 0)).toBe(true);
+    return { c, b, t3, t, pid, lines, seen, go };
+  }
+
   test('the old host gives up (timeout) just as the target would start it: the target never runs it, output is the unmoved one', async () => {
     const c = await simCluster(3, { seed: 'race' });
     const { peers, pump, terminal, intercept, seenOn } = c;
@@ -195,17 +213,8 @@ describe('the hand-over commits: never two copies', () => {
   }, 180_000);
 
   test('the target vanishes after go, before it ran the process: it goes on on its old host from the kept image, output once', async () => {
-    const c = await simCluster(3, { seed: 'gone-after-go' });
-    const { peers, pump, terminal, intercept, seenOn, crash } = c;
-    const [a, b, t3] = peers as [typeof peers[0], typeof peers[0], typeof peers[0]];
-    const t = terminal(a);
-    const lines = (pid: string) => t.raw(pid).split('\n').length - 1;
-    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
-    expect(await pump(() => lines(pid) >= 1)).toBe(true);
-    const seen = watch(c, pid);
-    const go = intercept(t3, (m) => m.kind === 'immigrate.go');
-    t.send({ kind: 'migrate', req: 502, pid, to: t3.id });
-    expect(await pump(() => go.caught().length > 0)).toBe(true);
+    const { c, b, t3, t, pid, lines, seen } = await movedUntilGo('gone-after-go', 502);
+    const { pump, seenOn, crash } = c;
     crash(t3); // b is committed now: only the view can tell it the target is gone
     const reply = () => t.msgs.find((m) => 'req' in m && m.req === 502);
     expect(await pump(() => !!reply(), 200_000)).toBe(true);
@@ -222,17 +231,8 @@ describe('the hand-over commits: never two copies', () => {
   }, 180_000);
 
   test('the old host leaves right after go (a closing tab drains so): the process arrives and goes on on the target; its spawner neither restarts it nor calls it lost', async () => {
-    const c = await simCluster(3, { seed: 'leave-after-go' });
-    const { sim, peers, pump, terminal, intercept, seenOn } = c;
-    const [a, b, t3] = peers as [typeof peers[0], typeof peers[0], typeof peers[0]];
-    const t = terminal(a);
-    const lines = (pid: string) => t.raw(pid).split('\n').length - 1;
-    const pid = await t.run('busy', [String(BUSY_EVERY)], { on: b });
-    expect(await pump(() => lines(pid) >= 1)).toBe(true);
-    const seen = watch(c, pid);
-    const go = intercept(t3, (m) => m.kind === 'immigrate.go');
-    t.send({ kind: 'migrate', req: 503, pid, to: t3.id });
-    expect(await pump(() => go.caught().length > 0)).toBe(true);
+    const { c, b, t3, t, pid, lines, seen, go } = await movedUntilGo('leave-after-go', 503);
+    const { sim, pump, seenOn } = c;
     go.release();
     // The target's view drops b before the thawed process reports its first state (forced here:
     // the thaw takes real time in the executor, the goodbye only virtual time), then b is gone.
