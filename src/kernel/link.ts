@@ -12,17 +12,20 @@ import { Reassembler, decodeFrame, encodeFrame, splitFrame, MAX_FRAME_BYTES, PRO
 
 export type LinkState = 'handshaking' | 'admitted' | 'closed';
 
-/** Keep at most this much queued in the transport; the rest waits here. */
-export const HIGH_WATER_BYTES = 1024 * 1024;
+/** Keep at most this much queued in the transport; the rest waits here (a backstop: the window below is tighter). */
+export const HIGH_WATER_BYTES = 2 * 1024 * 1024;
 /**
  * Bytes sent and not yet acknowledged by the other kernel, at most (a bigger frame goes alone).
  * The transport's own flow control is not enough: on a fresh WebRTC connection, a 16 MiB burst
  * into the data channel lost packets and stalled SCTP for 3–5 s (retransmission timeouts not
- * yet tuned to the real round trip) — long enough for membership to drop the sender. With at
- * most 512 KiB in flight end to end no burst overflows, and 16 MiB went through in 0.5 s every
- * time instead of 0.7–5 s (bench/: 1 MiB in flight was fine too, 2 MiB stalled).
+ * yet tuned to the real round trip) — long enough for membership to drop the sender. Measured
+ * between fresh tab pairs (16 MiB cold, then 64 MiB warm, against a raw channel at 33–36 MiB/s):
+ *   512 KiB: cold 0.6–0.7 s every time, warm 27 MiB/s (0.75× raw: two 256 KiB frames in flight);
+ *   1 MiB:   cold 0.47–0.74 s, 16/16 without a stall, warm 31–33 MiB/s (≈ raw);
+ *   2 MiB, or a window that grows with the bytes already delivered (slow start, to 4 or 16 MiB):
+ *            stalled 3–8 s in most cold runs: the trouble is a young connection, not a young window.
  */
-export const WINDOW_BYTES = 512 * 1024;
+export const WINDOW_BYTES = 1024 * 1024;
 /** The receiver acknowledges after this many new bytes (≤ WINDOW_BYTES, or a sender could wait forever). */
 export const ACK_EVERY_BYTES = 64 * 1024;
 /** The lane of the kernel's own frames (handshake, keepalives, acks): never held by the window. */
