@@ -120,7 +120,10 @@ describe('every sample program gives the same output with speculation off, on an
 
 describe('journal with an acknowledging replica', () => {
   const N = 40;
-  const opts: ClusterOptions = { deliverDelayMs: 8, delayRepliesOnly: true };
+  // Costs measured on a loaded machine (forks of over 1 ms) would make the predictor call these
+  // 8 ms waits too short to speculate on: the cost rule has its own tests (predictor.test.ts).
+  const anyCost = { predictor: { worth: 0 } };
+  const opts: ClusterOptions = { deliverDelayMs: 8, delayRepliesOnly: true, speculation: anyCost };
 
   it('on: hits, mispredict: rolls back every speculation, and both print what off prints', async () => {
     const off = await run('journal', [String(N), '4'], 'off', opts);
@@ -156,7 +159,7 @@ describe('journal with an acknowledging replica', () => {
   }, 60_000);
 
   it('nesting respects the level bound', async () => {
-    const bounded = await run('journal', [String(N), '1'], 'on', { ...opts, speculation: { maxLevels: 2 } });
+    const bounded = await run('journal', [String(N), '1'], 'on', { ...opts, speculation: { ...anyCost, maxLevels: 2 } });
     const free = await run('journal', [String(N), '1'], 'on', opts);
     expect(bounded.p.maxDepth).toBe(2);
     expect(free.p.maxDepth).toBeGreaterThan(2);
@@ -164,7 +167,7 @@ describe('journal with an acknowledging replica', () => {
   }, 60_000);
 
   it('at the level bound a call blocked for room forks as soon as a level commits, not a round trip later', async () => {
-    const r = await run('journal', [String(N), '1'], 'on', { ...opts, speculation: { maxLevels: 2 } });
+    const r = await run('journal', [String(N), '1'], 'on', { ...opts, speculation: { ...anyCost, maxLevels: 2 } });
     const ref = await run('journal', [String(N), '1'], 'off', opts);
     expect(r.all).toBe(ref.all);
     expect(r.p.maxDepth).toBe(2);
@@ -193,7 +196,7 @@ describe('journal with an acknowledging replica', () => {
   }, 60_000);
 
   it('a twin memory bound of 0 stops forking: it just waits', async () => {
-    const r = await run('journal', ['12', '1'], 'on', { ...opts, speculation: { maxTwinBytes: 0 } });
+    const r = await run('journal', ['12', '1'], 'on', { ...opts, speculation: { ...anyCost, maxTwinBytes: 0 } });
     expect(r.c.stats(r.p.pid)?.predictions ?? 0).toBe(0);
     expect(r.c.text(r.p.pid)).toContain('replica exited 0');
   }, 60_000);
