@@ -15,6 +15,7 @@ import type { LinkInfo, NetworkInterface, NicEvents, PeerId } from '../src/kerne
 import { ROOT } from '../src/servers/stockholder/types.ts';
 import type { ViewMessage } from '../src/servers/synchronizer/protocol.ts';
 import { PORTS } from '../src/kernel/server.ts';
+import { ownFrame } from '../src/kernel/wire.ts';
 
 /** One direction of a link: frames due at a time, delivered in order by one timer. */
 class Pipe {
@@ -26,11 +27,14 @@ class Pipe {
   ) {}
 
   push(frame: Uint8Array): void {
+    // The receiver gets the frame's own bytes, as off a real wire (ownFrame: the sender's is a
+    // view into a shared encode buffer of several MiB).
+    const bytes = ownFrame(frame);
     if (this.oneWayMs <= 0) {
-      queueMicrotask(() => this.deliver(frame));
+      queueMicrotask(() => this.deliver(bytes));
       return;
     }
-    this.queue.push({ at: performance.now() + this.oneWayMs, frame: frame.slice() });
+    this.queue.push({ at: performance.now() + this.oneWayMs, frame: bytes });
     this.arm();
   }
 

@@ -172,8 +172,9 @@ export async function journalBench(rtts: readonly number[] = [1, 10, 30], rounds
       // A warm-up run per peer: the module's rewrite is paid once, not by the first mode.
       await journalOnce(c, client, 'warm', 10);
       for (let round = 0; round < rounds; round++) {
-        // Every other round backwards: a cluster's later runs were slower (at 30 ms, 13 s for the
-        // first two, 15.5–17 s for the next two, speculation or not): not the later modes' fault.
+        // Every other round backwards: no mode always runs late in the cluster's life. (Later runs
+        // were once 15–40 % slower, 'on' 3.5×: the emulated wire handed on views into the encoder's
+        // buffer, ~6 MiB once a file block had been replicated, which every delivery then cloned.)
         for (const run of round % 2 ? [...RUNS].reverse() : RUNS) {
           const { ms, out, spec } = await journalOnce(c, client, run.mode);
           if (expected === undefined) expected = out;

@@ -14,6 +14,7 @@ import {
   Reassembler,
   decodeFrame,
   encodeFrame,
+  ownFrame,
   splitFrame,
   type Frame,
 } from './wire.ts';
@@ -68,6 +69,21 @@ describe('encode/decode', () => {
 
   test('the encoding is plain MessagePack any decoder reads', () => {
     expect(plain(raw.unpack(encodeFrame({ k: 'bye', reason: 'x' })))).toEqual({ k: 'bye', reason: 'x' });
+  });
+
+  test('ownFrame: the frame alone, out of the encode buffer it shares with every frame after a big one', () => {
+    encodeFrame({ k: 'msg', from: 'p', to: 'q', body: { bin: new Uint8Array(1 << 20) } });
+    const frame = encodeFrame({ k: 'msg', from: 'p', to: 'q', body: { bin: bytesOf(8) } });
+    expect(frame.buffer.byteLength).toBeGreaterThan(4 << 20);
+    const own = ownFrame(frame);
+    const copy = Uint8Array.from(frame);
+    frame.fill(0);
+    expect(own.byteOffset).toBe(0);
+    expect(own.buffer.byteLength).toBe(copy.length);
+    expect([...own]).toEqual([...copy]);
+    // what a receiver decodes from it holds no more than the frame either
+    const msg = decodeOk(own) as Extract<Frame, { k: 'msg' }>;
+    expect((msg.body as { bin: Uint8Array }).bin.buffer.byteLength).toBe(copy.length);
   });
 });
 

@@ -89,8 +89,24 @@ export function isPlainData(v: unknown, depth: number): boolean {
 // mapsAsObjects gives plain objects for the schema check.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
+/**
+ * The encoded frame: a view into msgpackr's encode buffer, which every Packr in the process
+ * shares and which grows to 4× the largest message packed (a 1 MiB file block: ~6 MiB) and
+ * stays that size. Use it at once, or keep a copy (ownFrame).
+ */
 export function encodeFrame(frame: Frame): Uint8Array {
   return packr.pack(frame);
+}
+
+/**
+ * A frame's bytes in a buffer of their own, as a real transport delivers them. An emulated
+ * wire that hands on encodeFrame's view instead (Node's Buffer#slice is no copy) drags the
+ * whole encode buffer along: every field decoded from the frame is a view into it, and each
+ * `deliver` posted to a worker executor cloned all ~6 MiB of it (journal at 30 ms: 3.5× slower
+ * once a cluster had replicated a large file).
+ */
+export function ownFrame(frame: Uint8Array): Uint8Array {
+  return new Uint8Array(frame);
 }
 
 export type Decoded = { ok: true; frame: Frame } | { ok: false; reason: string };

@@ -6,6 +6,7 @@ import { Scheduler, TimerOwner } from './clock.ts';
 import { simCryptoDriver, simKeyPair } from './crypto.ts';
 import { LOW_WATER_BYTES, SimNetwork, type NetworkOptions, type SimNic } from './network.ts';
 import { SimRandom } from './random.ts';
+import { decodeFrame, encodeFrame } from '../../kernel/wire.ts';
 
 describe('scheduler', () => {
   test('events run in time order, ties in scheduling order; dead owners never fire', () => {
@@ -137,6 +138,35 @@ describe('virtual network', () => {
     for (let i = 0; i < 100; i++) s.after(i, () => a.send('b', Uint8Array.of(i)));
     s.runSync(2000);
     expect(lb.log.filter((l) => l.startsWith('frame')).map((l) => Number(l.split(' ')[2]))).toEqual([...Array(100).keys()]);
+  });
+
+  test('a frame arrives as its own bytes, not as a view into the sender\'s encode buffer', () => {
+    // encodeFrame gives a view into msgpackr's shared encode buffer, ~4× the largest message
+    // packed so far; Buffer#slice is no copy. A receiver handed that view decoded every field
+    // as a view into the whole buffer, and a worker executor's `deliver` cloned all of it.
+    const { s, n, nic } = net({ jitterMs: 0 });
+    const a = nic('a');
+    const b = nic('b');
+    listen(a);
+    const got: Uint8Array[] = [];
+    b.attach({ linkUp: () => {}, frame: (_peer, bytes) => got.push(bytes), drain: () => {}, linkDown: () => {} });
+    n.connect('a', 'b');
+    s.runSync(100);
+    encodeFrame({ k: 'msg', from: 'stockholder', to: 'stockholder', body: { kind: 'block', bytes: new Uint8Array(1 << 20) } });
+    const sent = encodeFrame({ k: 'msg', from: 'p', to: 'q', body: { data: Uint8Array.of(1, 2, 3) } });
+    expect(sent.buffer.byteLength).toBeGreaterThan(4 << 20); // what the big message left behind
+    const original = Uint8Array.from(sent);
+    a.send('b', sent);
+    sent.fill(0); // the encoder's buffer is the sender's business once sent
+    s.runSync(1000);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.buffer.byteLength).toBe(original.length);
+    expect([...got[0]!]).toEqual([...original]);
+    const decoded = decodeFrame(got[0]!);
+    if (!decoded.ok || decoded.frame.k !== 'msg') throw new Error('not a msg frame');
+    const data = (decoded.frame.body as { data: Uint8Array }).data;
+    expect([...data]).toEqual([1, 2, 3]);
+    expect(data.buffer.byteLength).toBe(original.length);
   });
 
   test('a partition is silent and holds frames; heal lets them through in order', () => {

@@ -19,6 +19,7 @@
 //    falls back under LOW_WATER_BYTES, so the kernel's flow control is exercised for real.
 import type { LinkInfo, NetworkInterface, NicEvents, PeerId } from '../../kernel/types.ts';
 import { toHex } from '../../kernel/types.ts';
+import { ownFrame } from '../../kernel/wire.ts';
 import type { Scheduler, TimerOwner } from './clock.ts';
 import type { SimRandom } from './random.ts';
 
@@ -256,8 +257,8 @@ export class SimNetwork {
     }
     const dir = conn.dirs[side];
     const now = this.sched.now;
-    // Copy: a real transport owns its bytes, and encoders may reuse their buffers.
-    const copy = bytes.slice();
+    // Copy: a real transport owns its bytes (not bytes.slice(): on a Buffer that is a view).
+    const copy = ownFrame(bytes);
     let sentAt = now;
     if (Number.isFinite(this.opts.bandwidth)) {
       sentAt = Math.max(now, dir.wireFreeAt) + copy.length / this.opts.bandwidth;
