@@ -192,7 +192,9 @@ describe('journal with an acknowledging replica', () => {
     // long each time — in 40 records: the probes at records 4 and 31
     expect(s.rollbacks).toBe(s.predictions);
     expect(s.predictions).toBeLessThanOrEqual(2);
-    expect(r.p.maxDepth).toBe(1);
+    // never two levels on the unproven guess (depth is sampled from rate-limited state reports:
+    // a lone probe may come and go between two of them, so 0 is possible on a loaded machine)
+    expect(r.p.maxDepth).toBeLessThanOrEqual(1);
   }, 60_000);
 
   it('a twin memory bound of 0 stops forking: it just waits', async () => {
