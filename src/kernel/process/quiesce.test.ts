@@ -230,19 +230,6 @@ async function reference(args: string[]): Promise<{ all: string; file?: Uint8Arr
 }
 
 const depth = (h: Harness, p: ClusterProc): number => h.c.stats(p.pid)?.depth ?? 0;
-
-/**
- * Starts `journal ARGS` in `mode` and returns once it runs at least one level deep on a replica
- * wait that cannot settle ('on' predicts once the site is trusted; 'mispredict' forks at every
- * wait, wrongly): the /cluster replica acknowledgements are held until `h.fs.open()`.
- */
-async function speculatingOnHeldWait(h: Harness, args: string[], mode: 'on' | 'mispredict'): Promise<ClusterProc> {
-  const p = h.start(args, mode);
-  if (mode === 'on') await until(() => (h.c.stats(p.pid)?.hits ?? 0) >= 2, 'hits');
-  h.fs.close();
-  await until(() => depth(h, p) >= 1, 'depth 1');
-  return p;
-}
 const predictions = (h: Harness, p: ClusterProc): number => h.c.stats(p.pid)?.predictions ?? 0;
 
 describe('quiesce: a freeze of a speculating process waits for its speculation to settle', () => {
@@ -276,7 +263,11 @@ describe('quiesce: a freeze of a speculating process waits for its speculation t
       const ARGS = ['-f', '/cluster/j.bin', '60', '2'];
       const ref = await reference(ARGS);
       const h = new Harness();
-      const p = await speculatingOnHeldWait(h, ARGS, mode);
+      const p = h.start(ARGS, mode);
+      // 'on' predicts once the site is trusted; 'mispredict' forks at every wait, wrongly
+      if (mode === 'on') await until(() => (h.c.stats(p.pid)?.hits ?? 0) >= 2, 'hits');
+      h.fs.close();
+      await until(() => depth(h, p) >= 1, 'depth 1');
       h.freeze(p);
       await h.barrier(A);
       expect(h.answer(p.pid)).toBeUndefined();
@@ -296,7 +287,10 @@ describe('quiesce: a checkpoint of a speculating process', () => {
     const ARGS = ['-f', '/cluster/j.bin', '80', '2'];
     const ref = await reference(ARGS);
     const h = new Harness();
-    const p = await speculatingOnHeldWait(h, ARGS, 'on');
+    const p = h.start(ARGS, 'on');
+    await until(() => (h.c.stats(p.pid)?.hits ?? 0) >= 2, 'hits');
+    h.fs.close();
+    await until(() => depth(h, p) >= 1, 'depth 1');
     h.checkpoint(p);
     await h.barrier(A);
     expect(h.c.checkpoints.get(p.pid)).toBeUndefined(); // waiting, not refused
@@ -339,7 +333,10 @@ describe('quiesce: the bound', () => {
     const ARGS = ['-f', '/cluster/j.bin', '60', '2'];
     const ref = await reference(ARGS);
     const h = new Harness();
-    const p = await speculatingOnHeldWait(h, ARGS, 'on');
+    const p = h.start(ARGS, 'on');
+    await until(() => (h.c.stats(p.pid)?.hits ?? 0) >= 2, 'hits');
+    h.fs.close();
+    await until(() => depth(h, p) >= 1, 'depth 1');
     h.freeze(p);
     h.checkpoint(p);
     await until(() => h.timers.quiesce.length === 1, 'the quiesce bound');
