@@ -298,7 +298,7 @@ export class SchedulerServer implements Server {
   /** Child records of a parent on its way elsewhere, from go until `immigrated` (then relayed) or a failure (then taken back). */
   private readonly lent = new Map<Pid, { to: PeerId; parent: Pid; s: Spawned }>();
   /** Children whose parent moved away: their `exited` and `moved` that still come here go to its new host until `until`. */
-  private readonly relays = new Map<Pid, { to: PeerId; host: PeerId; until: number }>();
+  private readonly relays = new Map<Pid, { to: PeerId; host: PeerId; until: number; adoptedFrom?: { peer: PeerId; until: number } }>();
   /** `migrate`s this peer asked another host for, by ref. */
   private readonly remoteMigrations = new Map<number, { host: PeerId; done: (r: MigrationResult) => void; cancelTimer: () => void }>();
   /** Restarts from a checkpoint this peer (the spawner) sent out, by `immigrate` ref (committed: go sent). */
@@ -773,9 +773,7 @@ export class SchedulerServer implements Server {
       case 'exited': {
         const s = this.spawned.get(msg.pid);
         if (!s) return this.relay(from, msg);
-        // From its host, or relayed by the spawner it was taken over from (which checked the host).
-        const relayed = s.adoptedFrom?.peer === from && s.adoptedFrom.until > this.devices.clock.now();
-        if (s.host !== from && !relayed) return;
+        if (!this.exitFrom(s, from)) return;
         if (!s.started) {
           s.started = true;
           s.cancelStartTimer?.();
@@ -918,17 +916,26 @@ export class SchedulerServer implements Server {
   }
 
   /**
+   * Whether an `exited` of child record `s` from `from` is its word: from its host, or relayed by
+   * the spawner the record was taken over from (which checked the host), while that relays.
+   */
+  private exitFrom(s: { host: PeerId; adoptedFrom?: { peer: PeerId; until: number } }, from: PeerId): boolean {
+    return s.host === from || (s.adoptedFrom?.peer === from && s.adoptedFrom.until > this.devices.clock.now());
+  }
+
+  /**
    * An `exited` or `moved` of a child whose parent moved away: to the parent's new host, which
    * is (or is about to be) its spawner. Only what this peer would have accepted itself is relayed
-   * (an `exited` from the child's host), and only to the peer it handed the record to: the new
-   * spawner accepts a relay from that peer alone (Spawned.adoptedFrom).
+   * (an `exited` from the child's host, or relayed by the peer this one took the record from: a
+   * parent that moved on again while its first spawner still relays), and only to the peer it
+   * handed the record to: the new spawner accepts a relay from that peer alone (Spawned.adoptedFrom).
    */
   private relay(from: PeerId, msg: Extract<PeerMessage, { kind: 'exited' | 'moved' }>): void {
     const l = this.lent.get(msg.pid);
     if (l) {
       // The parent is on its way: its copy here follows too, in case the move fails and it comes back.
       if (msg.kind === 'exited') {
-        if (l.s.host !== from || l.s.outcome) return;
+        if (!this.exitFrom(l.s, from) || l.s.outcome) return;
         l.s.outcome = { kind: 'exit', code: msg.code, ...(msg.message !== undefined ? { message: msg.message } : {}) };
       } else l.s.host = msg.to;
       this.toPeer(l.to, msg);
@@ -938,7 +945,7 @@ export class SchedulerServer implements Server {
     if (!r) return;
     if (r.until <= this.devices.clock.now() || this.gone.has(r.to)) return void this.relays.delete(msg.pid);
     if (msg.kind === 'exited') {
-      if (r.host !== from) return;
+      if (!this.exitFrom(r, from)) return;
       this.relays.delete(msg.pid); // nothing more comes about it
     } else r.host = msg.to;
     this.toPeer(r.to, msg);
@@ -1500,7 +1507,7 @@ export class SchedulerServer implements Server {
     for (const [child, l] of [...this.lent]) {
       if (l.parent !== pid) continue;
       this.lent.delete(child);
-      if (!l.s.outcome) this.relays.set(child, { to, host: l.s.host, until: now + FORWARD_MS });
+      if (!l.s.outcome) this.relays.set(child, { to, host: l.s.host, until: now + FORWARD_MS, ...(l.s.adoptedFrom ? { adoptedFrom: l.s.adoptedFrom } : {}) });
     }
   }
 
