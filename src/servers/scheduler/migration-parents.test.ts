@@ -188,6 +188,27 @@ describe('a parent moves with its children', () => {
     expect(t.raw(ping)).toMatch(/pong exited with 0\n$/);
     expect(t.exit(ping)).toMatchObject({ code: 0 });
   }, 180_000);
+
+  test("a parent moves on again while its child's exit takes the long way (to its first spawner, relayed twice): the exit still reaches it", async () => {
+    const c = await simCluster(3, { seed: 'relay-twice' });
+    const [a, b, h] = c.peers as [(typeof c.peers)[0], (typeof c.peers)[0], (typeof c.peers)[0]];
+    const t = c.terminal(a);
+    const ping = await t.run('ping', ['3000', '--on', h.id.slice(0, 8)], { on: b });
+    expect(await c.pump(() => t.raw(ping).includes('pong 5\n'), 400_000)).toBe(true);
+    // pong's host does not hear that its spawner changed (ping's move to a), so pong's exit goes to b…
+    const notices = c.intercept(h, (m) => m.kind === 'spawner');
+    // …which relays it to a, where it waits until ping has moved on from a too.
+    const exits = c.intercept(a, (m, from) => m.kind === 'exited' && from === b.id);
+    expect(await t.request({ kind: 'migrate', pid: ping, to: a.id })).toMatchObject({ kind: 'migrate.ok', peer: a.id });
+    expect(await c.pump(() => exits.caught().length > 0, 400_000)).toBe(true); // the game ended, pong exited
+    expect(t.exit(ping)).toBeUndefined(); // ping waits for pong's exit
+    expect(await t.request({ kind: 'migrate', pid: ping, to: h.id })).toMatchObject({ kind: 'migrate.ok', peer: h.id });
+    exits.release(); // a relays it on to h, though it came from b (a took pong's record over from b)
+    expect(await c.pump(() => !!t.exit(ping), 400_000)).toBe(true);
+    expect(t.exit(ping)).toMatchObject({ code: 0 });
+    expect(masked(t.shown(ping))).toBe(pingOutput(3000));
+    notices.release();
+  }, 300_000);
 });
 
 /** What `ping N` prints, its timing masked. */
