@@ -8,7 +8,8 @@
 //   blocked  → WAITING until the host call's Promise settles, then READY again
 //   the end  → its `out` flushed, then `exit` (code and message), then everything about it dropped
 //   freeze   → at its next safe point (between slices or blocked), `out` flushed, the process
-//              image taken (image.ts), the process dropped, `frozen` posted
+//              image taken (image.ts), the process dropped, `frozen` posted; a speculating
+//              process quiesces first (forks no more until its open speculation settled, bounded)
 //   thaw     → like start, but the thread, /tmp, stdin and flow control come from an image
 //   checkpoint → the same image as freeze, but the process goes on here
 //
@@ -132,6 +133,14 @@ const DEFAULT_MAX_LEVELS = 32;
 const DEFAULT_MAX_TWIN_BYTES = 256 << 20;
 /** Output a speculating process may hold before its writes wait for the commit. */
 const HELD_OUTPUT_LIMIT = 1 << 20;
+/**
+ * How long a freeze or checkpoint of a speculating process waits for its open speculation to
+ * settle (quiescing, docs/speculation.md). Settling takes the real results of the open levels:
+ * a round trip or a replica wait, milliseconds. Seconds without them mean a peer gone quiet or a
+ * dependency whose owner is stuck; the process must not go on unspeculated for that long, and the
+ * Dispatcher's freeze bound (FREEZE_TIMEOUT_MS, 10 s) leaves room for it to try again.
+ */
+export const QUIESCE_TIMEOUT_MS = 2_000;
 const REPLY_PORT = '#reply:';
 const EMPTY = new Uint8Array(0);
 const MISPREDICTED = new TextEncoder().encode('\u0000lshapes: mispredicted reply');
@@ -185,8 +194,18 @@ interface Proc {
   freezing: boolean;
   /** A `checkpoint` is waiting for the next safe point. */
   checkpointing: boolean;
-  /** The freeze of a blocked thread waited a macrotask for a result already on its way. */
-  freezeSettled: boolean;
+  /** Slices that ended blocked: a freeze's wait for a result already on its way is per block. */
+  blocks: number;
+  /**
+   * The freeze of a blocked thread waits a macrotask for a result already on its way: the block
+   * (a `blocks` count) it waits in, and whether that macrotask has passed.
+   */
+  settle: { block: number; done: boolean } | null;
+  /**
+   * Quiescing: a freeze or checkpoint waits for its open speculation to settle (no new forks
+   * meanwhile); cancels the QUIESCE_TIMEOUT_MS bound. Null when not quiescing.
+   */
+  quiesce: (() => void) | null;
   /** Offset of the next output byte posted (`out.at`). */
   outAt: number;
   /** Fork On Wait: levels, held output, logged deliveries, counters. */
@@ -448,7 +467,9 @@ export class Executor {
       tmp: null,
       freezing: false,
       checkpointing: false,
-      freezeSettled: false,
+      blocks: 0,
+      settle: null,
+      quiesce: null,
       outAt: 0,
       sp: new ProcSpeculation(spec.pid),
       deferred: [],
@@ -743,6 +764,7 @@ export class Executor {
         this.ready.push(p);
         break;
       case 'blocked':
+        p.blocks++;
         p.blockedAt = this.opts.clock.now();
         p.phase = 'WAITING';
         p.state = 'WAITING';
@@ -813,6 +835,8 @@ export class Executor {
       this.dirty.add(p);
       return;
     }
+    p.quiesce?.();
+    p.quiesce = null;
     p.lshapes?.abandonCalls();
     this.flushOut(p);
     // Counters a rate-limited report held back are not lost with the process.
@@ -842,12 +866,16 @@ export class Executor {
   /**
    * Takes the image for a freeze or a checkpoint if the process is at a safe point now;
    * otherwise the load, the slice or the wake that ends the current phase calls this again.
+   * Only a state nothing speculative went into may travel (or be restarted from): a process
+   * with open speculation quiesces first. It forks no more (forkAtCall, replicaWait) while the
+   * real results settle its levels (commit or rollback); the commit (afterShrink → pump), the
+   * delivery (pump) or the restore comes back here. Past QUIESCE_TIMEOUT_MS the freeze or
+   * checkpoint fails; answered either way, it speculates again (endQuiesce).
    */
   private tryFreeze(p: Proc): void {
     if (!(p.freezing || p.checkpointing) || gone(p) || p.phase === 'loading' || p.phase === 'RUNNING') return;
-    if (p.sp.active || p.restoring || p.deferred.length || p.phase === 'EXIT_HELD') {
-      // Only a state nothing speculative went into may travel (or be restarted from).
-      this.imageFailed(p, 'speculating');
+    if (speculative(p)) {
+      this.quiesce(p);
       return;
     }
     const thread = p.thread!;
@@ -864,13 +892,20 @@ export class Executor {
         for (const wake of p.ackWaiters.splice(0)) wake();
         return;
       }
-      if (!p.freezeSettled) {
+      if (p.settle?.block !== p.blocks || !p.settle.done) {
         // A host call may have done its work already (recv took the message, a read its bytes)
         // with the result still travelling through Promise callbacks: once they ran (a
         // macrotask later) the thread is READY with the result, or truly blocked with no work
-        // done, and a re-issued call is right. wake() or this timer comes back here.
-        p.freezeSettled = true;
-        this.setTimer(0, () => this.tryFreeze(p));
+        // done, and a re-issued call is right. wake() or this timer comes back here. Per block:
+        // calls meanwhile (a commit, a delivery) wait for the same timer.
+        if (p.settle?.block !== p.blocks) {
+          const settle = { block: p.blocks, done: false };
+          p.settle = settle;
+          this.setTimer(0, () => {
+            settle.done = true;
+            this.tryFreeze(p);
+          });
+        }
         return;
       }
     }
@@ -894,13 +929,18 @@ export class Executor {
       this.imageFailed(p, `cannot take its image: ${describe(e)}`);
       return;
     }
-    p.freezeSettled = false;
+    p.settle = null;
     if (p.checkpointing) {
       p.checkpointing = false;
       this.opts.post({ t: 'checkpointed', pid: p.pid, image, cpuMs: p.cpuMs });
     }
-    if (!p.freezing) return;
+    if (!p.freezing) {
+      this.endQuiesce(p);
+      return;
+    }
     // Dropped without an exit: its reply tokens, mailbox and holds travel in the image.
+    p.quiesce?.();
+    p.quiesce = null;
     p.phase = 'EXITED';
     p.state = 'EXITED';
     p.freezing = false;
@@ -916,7 +956,7 @@ export class Executor {
   }
 
   private imageFailed(p: Proc, reason: string): void {
-    p.freezeSettled = false;
+    p.settle = null;
     if (p.freezing) {
       p.freezing = false;
       this.opts.post({ t: 'freeze.failed', pid: p.pid, reason });
@@ -925,6 +965,29 @@ export class Executor {
       p.checkpointing = false;
       this.opts.post({ t: 'checkpoint.failed', pid: p.pid, reason });
     }
+    this.endQuiesce(p);
+  }
+
+  /** Starts the bound of a quiesce (tryFreeze): past it, the freeze or checkpoint fails. */
+  private quiesce(p: Proc): void {
+    if (p.quiesce) return;
+    p.quiesce = this.setTimer(QUIESCE_TIMEOUT_MS, () => {
+      p.quiesce = null;
+      if (gone(p) || !(p.freezing || p.checkpointing)) return;
+      // Settled just now: the settle wait or the slice under way takes the image.
+      if (speculative(p)) this.imageFailed(p, `speculation did not settle within ${QUIESCE_TIMEOUT_MS} ms`);
+    });
+  }
+
+  /**
+   * The freeze or checkpoint was answered (image or failure): the bound goes, and the process
+   * speculates again where the quiesce held it back (a call it blocked in).
+   */
+  private endQuiesce(p: Proc): void {
+    p.quiesce?.();
+    p.quiesce = null;
+    if (gone(p) || p.freezing || p.checkpointing) return;
+    this.forkIfDue(p);
   }
 
   // ───────────────────────────── Fork On Wait ─────────────────────────────
@@ -1014,13 +1077,17 @@ export class Executor {
       }
     } finally {
       p.pumping = false;
+      // A freeze or checkpoint waiting for its speculation to settle: what went may have been the last.
+      if (p.freezing || p.checkpointing) this.tryFreeze(p);
     }
   }
 
   /**
    * Whether a twin may be taken now for a message to `port`: 'now'; 'later' (the process does
    * not ask for it yet: the slice that blocks it in recv pumps again); 'stop' (running, a
-   * mutation in flight, at the level bound: their end pumps again).
+   * mutation in flight, at the level bound: their end pumps again). A quiescing process takes
+   * dependencies too: held back, the message would wait for the same resolution, and its
+   * sender's pipeline would stall on the reply.
    */
   private readyForDependency(p: Proc, port: string): 'now' | 'later' | 'stop' {
     if (p.phase === 'RUNNING' || p.fsMutations > 0) return 'stop';
@@ -1068,11 +1135,16 @@ export class Executor {
 
   /** At the end of a slice blocked in lshapes.call: fork if the reply is predictable. */
   private forkAtCall(p: Proc): void {
-    if (p.mode === 'off' || !p.lshapes || p.freezing || p.checkpointing) return;
+    if (p.mode === 'off' || !p.lshapes) return;
     const on = p.thread?.waitingOn;
     if (on?.module !== 'lshapes' || on.name !== 'call') return;
     const pc = p.lshapes.pendingCall();
     if (!pc || pc.timeoutMs >= 0) return; // a call with a timeout is not speculated on
+    if (p.freezing || p.checkpointing) {
+      // Quiescing for an image: it waits; endQuiesce forks it if it is still blocked here then.
+      p.forkLater = true;
+      return;
+    }
     if (p.sp.levels.length >= this.maxLevels) {
       p.forkLater = true;
       return;
@@ -1313,11 +1385,16 @@ export class Executor {
       const marks = p.sp.levels.map((l) => l.twin.stdinMark ?? Infinity);
       p.stdin.forget(Math.min(...marks));
     }
+    this.forkIfDue(p);
+    this.pump(p);
+  }
+
+  /** Blocked in a predictable call it did not fork at (a bound, a probe, a quiesce): fork now if it may. */
+  private forkIfDue(p: Proc): void {
     if (p.forkLater && p.phase === 'WAITING' && !p.restoring && !p.pendingRollback && p.sp.levels.length < this.maxLevels) {
       p.forkLater = false;
       this.forkAtCall(p);
     }
-    this.pump(p);
   }
 
   private freeTwins(levels: readonly Level[]): void {
@@ -1556,6 +1633,11 @@ function callSite(p: Proc, to: Pid, port: string): string {
 /** Whether the process has ended (a function: TypeScript would keep a narrowing across awaits). */
 function gone(p: Proc): boolean {
   return p.phase === 'EXITED';
+}
+
+/** Whether anything speculative is open or went into its state: no image may be taken then. */
+function speculative(p: Proc): boolean {
+  return p.sp.active || p.restoring || p.pendingRollback !== null || p.deferred.length > 0 || p.phase === 'EXIT_HELD';
 }
 
 /** The imports no host module provides, as "module.name". */

@@ -1264,7 +1264,13 @@ export class SchedulerServer implements Server {
   private forProcess(pid: Pid, msg: ForProcess): 'here' | 'held' | 'forwarded' | 'none' {
     const h = this.hosted.get(pid);
     if (h && h.info.state !== 'EXITED' && !h.silent) {
-      if (h.emigration?.hold({ to: 'peer', msg })) return 'held';
+      if (h.emigration?.hold({ to: 'peer', msg })) {
+        // Still running here while the executor quiesces it for the freeze (executor.ts): its
+        // speculation settles only with these. The held copy goes where it runs next; one the
+        // image took already is a repeat there, dropped by its seq.
+        if (h.emigration.phase === 'freezing' && msg.kind === 'deliver' && msg.seq !== undefined) this.toExecutorOf(h, msg);
+        return 'held';
+      }
       // Not running yet: its executor's copy may still be stopped (a thaw that fails).
       if (h.arriving) return h.arriving.held.push(msg), 'held';
       this.toExecutorOf(h, msg);
@@ -1331,7 +1337,8 @@ export class SchedulerServer implements Server {
       const h = this.hosted.get(pid);
       if (h && h.info.state !== 'EXITED') {
         const m: ToExecutor = { t: 'spec.resolved', id, ok };
-        if (h.emigration?.hold({ to: 'peer', msg: { kind: 'spec.resolved', id, ok } })) continue;
+        // Held while it moves; while it is being frozen it also hears it (forProcess says why).
+        if (h.emigration?.hold({ to: 'peer', msg: { kind: 'spec.resolved', id, ok } }) && h.emigration.phase !== 'freezing') continue;
         if (!executors.has(h.executor)) this.devices.exec?.post(h.executor, m);
         executors.add(h.executor);
         continue;
