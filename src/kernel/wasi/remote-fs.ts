@@ -194,9 +194,12 @@ export class RemoteFileSystem implements FileSystem {
   }
 }
 
-/** The bytes alone: posting a view would copy its whole buffer (a block, a program's memory). */
+/**
+ * The bytes alone: posting a view would copy its whole buffer (a block, a program's memory).
+ * `new Uint8Array(view)` copies; `slice()` would not on a Node Buffer (a view of its pool).
+ */
 function compact(data: Uint8Array): Uint8Array {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
 }
 
 /** Runs one request on a real FileSystem. Never rejects. */

@@ -30,4 +30,16 @@ describe('MemoryStore quota', () => {
     expect(new MemoryStore().label).toBe('memory');
     expect(new MemoryStore({ label: 'memory (waiting)' }).label).toBe('memory (waiting)');
   });
+
+  test('a block put as a view of a bigger buffer (a Node Buffer from a pool) is stored as its own bytes', async () => {
+    const store = new MemoryStore({ quota: 1000 });
+    const b = testBlock(4, 100);
+    const pool = Buffer.alloc(8192);
+    pool.set(b.bytes, 50);
+    await store.putBlocks([{ hash: b.hash, bytes: pool.subarray(50, 150) }]);
+    pool.fill(0); // the pool is reused by whoever owns it
+    const got = (await store.getBlock(b.hash))!;
+    expect(got).toEqual(b.bytes);
+    expect(got.buffer.byteLength).toBe(100); // not a view pinning the pool
+  });
 });

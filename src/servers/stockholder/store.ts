@@ -74,7 +74,8 @@ export class MemoryStore implements BlockStore {
     return this.blocks.has(hash);
   }
   async getBlock(hash: Hash): Promise<Uint8Array | undefined> {
-    return this.blocks.get(hash)?.slice();
+    const b = this.blocks.get(hash);
+    return b && new Uint8Array(b); // a copy (Buffer#slice would hand out the stored bytes)
   }
   async putBlocks(blocks: readonly StoredBlock[]): Promise<void> {
     const fresh = blocks.filter((b) => !this.blocks.has(b.hash));
@@ -82,7 +83,7 @@ export class MemoryStore implements BlockStore {
     if (this.quota !== Infinity && this.usage() + adding > this.quota) {
       throw new StoreFullError(`${this.label}: storing ${adding} more bytes would pass the quota of ${this.quota}`);
     }
-    for (const b of fresh) this.blocks.set(b.hash, b.bytes.slice());
+    for (const b of fresh) this.blocks.set(b.hash, new Uint8Array(b.bytes)); // own copy, even of a Buffer view
   }
   async deleteBlocks(hashes: readonly Hash[]): Promise<void> {
     for (const h of hashes) this.blocks.delete(h);
