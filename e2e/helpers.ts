@@ -92,17 +92,25 @@ export function watchTicks(page: Page) {
   const seen = new Set<number>();
   const breaks: string[] = [];
   let running = true;
+  /** Reads the screen once; false when the page is gone. */
+  const look = async (): Promise<boolean> => {
+    const text = await terminalText(page).catch(() => undefined);
+    if (text === undefined) return false;
+    const ticks = [...text.matchAll(/^tick (\d+) /gm)].map((m) => Number(m[1]));
+    ticks.forEach((t, i) => {
+      seen.add(t);
+      if (i > 0 && t !== ticks[i - 1]! + 1) breaks.push(`tick ${ticks[i - 1]} then tick ${t}`);
+    });
+    return true;
+  };
   const done = (async () => {
     while (running && !page.isClosed()) {
-      const text = await terminalText(page).catch(() => undefined);
-      if (text === undefined) break;
-      const ticks = [...text.matchAll(/^tick (\d+) /gm)].map((m) => Number(m[1]));
-      ticks.forEach((t, i) => {
-        seen.add(t);
-        if (i > 0 && t !== ticks[i - 1]! + 1) breaks.push(`tick ${ticks[i - 1]} then tick ${t}`);
-      });
+      if (!(await look())) break;
       await page.waitForTimeout(200).catch(() => {});
     }
+    // One last look: the final lines may have come with the exit the caller waited for, after
+    // the last poll (a stop between two polls missed the last tick once).
+    if (!page.isClosed()) await look();
   })();
   return {
     seen,
