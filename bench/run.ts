@@ -142,8 +142,11 @@ if (wanted('dispatcher')) {
   ]);
   const migrationTable = table([
     ['Dispatcher: `migrate` of `memhog` between two tabs (ms, median)', ...migration.map((r) => kib(r.heapKiB * 1024))],
-    ['frozen: freeze request → thawed on the other tab (median of the hops there and back; the first is cold)', ...migration.map((r) => (r.hops ? `${f(r.freezeMs, 0)} (${r.hops} hops)` : '—'))],
-    ['the whole `migrate` call', ...migration.map((r) => (r.hops ? f(r.callMs, 0) : '—'))],
+    ['frozen (downtime): freeze request → thawed on the other tab (median of the hops there and back; the first is cold)', ...migration.map((r) => (r.hops ? `${f(r.freezeMs, 0)} (${r.hops} hops)` : '—'))],
+    ['  of it: snapshot / delta packed / shipped and checked / go → running', ...migration.map((r) => (r.hops ? [r.phases.freeze, r.phases.pack, r.phases.check, r.phases.thaw].map((x) => f(x, 0)).join(' / ') : '—'))],
+    ['shipped while frozen (KiB; the delta against the pre-copied base)', ...migration.map((r) => (r.hops ? String(r.frozenKiB) : '—'))],
+    ['pre-copy before the freeze (the process runs on)', ...migration.map((r) => (r.hops ? f(r.precopyMs, 0) : '—'))],
+    ['the whole `migrate` call (pre-copy included)', ...migration.map((r) => (r.hops ? f(r.callMs, 0) : '—'))],
     ['failed', ...migration.map((r) => r.error ?? 'no')],
     ['anchor: Xen live migration downtime', '60', ''],
   ]);

@@ -61,6 +61,11 @@ export interface RunHandle {
 export interface Moved {
   peer: PeerId;
   freezeMs: number;
+  /** The pre-copy before the stop (the process ran on meanwhile), and the bytes shipped while it was stopped. */
+  precopyMs?: number;
+  frozenBytes?: number;
+  /** Where the downtime went (ms; dispatcher/emigration.ts FreezePhases). */
+  phases?: { freeze: number; pack: number; check: number; thaw: number };
 }
 
 /** What drain() did: processes moved away, and processes still on this peer (could not move). */
@@ -130,6 +135,10 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 const isReq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
 const isCount = (v: unknown): v is number => isNum(v) && v >= 0;
+const isPhases = (v: unknown): v is Moved['phases'] & object => {
+  const p = v as Record<string, unknown> | null;
+  return typeof p === 'object' && p !== null && isNum(p.freeze) && isNum(p.pack) && isNum(p.check) && isNum(p.thaw);
+};
 
 function isSpeculationStats(v: unknown): v is SpeculationStats {
   return isObj(v) && isCount(v.depth) && isCount(v.predictions) && isCount(v.hits) && isCount(v.rollbacks) && isCount(v.savedMs);
@@ -174,7 +183,9 @@ export function parseClientMessage(body: unknown, bad: { rows: number } = { rows
     case 'kill.ok':
       return isReq(b.req) ? { kind: 'kill.ok', req: b.req } : undefined;
     case 'migrate.ok':
-      return isReq(b.req) && isStr(b.pid) && isStr(b.peer) && isCount(b.freezeMs) ? { kind: 'migrate.ok', req: b.req, pid: b.pid, peer: b.peer, freezeMs: b.freezeMs } : undefined;
+      return isReq(b.req) && isStr(b.pid) && isStr(b.peer) && isCount(b.freezeMs)
+        ? { kind: 'migrate.ok', req: b.req, pid: b.pid, peer: b.peer, freezeMs: b.freezeMs, ...(isCount(b.precopyMs) ? { precopyMs: b.precopyMs } : {}), ...(isCount(b.frozenBytes) ? { frozenBytes: b.frozenBytes } : {}), ...(isPhases(b.phases) ? { phases: b.phases } : {}) }
+        : undefined;
     case 'drain.ok':
       return isReq(b.req) && isCount(b.moved) && isCount(b.left) ? { kind: 'drain.ok', req: b.req, moved: b.moved, left: b.left } : undefined;
     case 'out': {
@@ -297,7 +308,8 @@ export class SchedulerClient {
     const req = this.nextReq++;
     const reply = await this.request('migrate', req, { kind: 'migrate', req, pid, to }, this.moveTimeoutMs, `migrate ${pid}`);
     if (reply.kind !== 'migrate.ok') throw new Error(`unexpected answer to migrate: ${reply.kind}`);
-    return { peer: reply.peer, freezeMs: reply.freezeMs };
+    const { precopyMs, frozenBytes, phases } = reply;
+    return { peer: reply.peer, freezeMs: reply.freezeMs, ...(precopyMs !== undefined ? { precopyMs } : {}), ...(frozenBytes !== undefined ? { frozenBytes } : {}), ...(phases ? { phases } : {}) };
   }
 
   /** Moves every process running on this peer elsewhere (before the peer leaves). */

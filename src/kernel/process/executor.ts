@@ -59,7 +59,8 @@ import {
   type Twin,
   type WaitResult,
 } from '../speculation/speculation.ts';
-import { ImageError, captureTmp, decodeImage, encodeImage, openTmpNodes, rebuildTmp, remapTmpFds, type ProcessImage } from './image.ts';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { ImageError, captureTmp, decodeImage, encodeImage, imageSum, openTmpNodes, rebuildTmp, remapTmpFds, type ProcessImage } from './image.ts';
 import { LshapesHost, NOREPLY_PORT } from './lshapes.ts';
 import {
   EXIT_CANNOT_START,
@@ -107,7 +108,11 @@ export interface ExecutorOptions {
   setTimer?: (ms: number, fn: () => void) => () => void;
   /** Minimum gap between two `state` reports of a process (default 250 ms; WAITING ↔ READY: 20 ms). */
   stateIntervalMs?: number;
-  /** SHA-256 for the rewrite cache (default @noble/hashes; hosts may pass WebCrypto). */
+  /**
+   * SHA-256 for the rewrite cache (default @noble/hashes; hosts may pass WebCrypto), and for the
+   * checksum of a frozen process's image: given, it is hashed after the freeze instead of inside
+   * it, in JavaScript (a migration's downtime: several times slower than WebCrypto).
+   */
   sha256?: (bytes: Uint8Array) => Promise<Uint8Array> | Uint8Array;
   /** Fork On Wait bounds and the predictor's tuning. */
   speculation?: SpeculationOptions;
@@ -336,7 +341,7 @@ export class Executor {
       return;
     }
     if (msg.t === 'thaw') {
-      this.thaw(msg.spec, msg.image);
+      this.thaw(msg.spec, msg.image, msg.checked === true);
       return;
     }
     if (msg.t === 'freeze' && !this.procs.has(msg.pid)) {
@@ -418,14 +423,14 @@ export class Executor {
     void this.load(p);
   }
 
-  private thaw(spec: ProcessSpec, image: Uint8Array): void {
+  private thaw(spec: ProcessSpec, image: Uint8Array, checked: boolean): void {
     if (this.procs.has(spec.pid)) return; // the pid runs here already
     const p = this.newProc(spec);
     this.procs.set(spec.pid, p);
     let decoded: ProcessImage;
     try {
       // At once, not after the load: stdin and acks that follow the thaw apply on top of it.
-      decoded = this.checkedImage(p, image);
+      decoded = this.checkedImage(p, image, checked);
     } catch (e) {
       this.finish(p, EXIT_CANNOT_START, loadMessage(e));
       return;
@@ -581,8 +586,8 @@ export class Executor {
   }
 
   /** The image of a thaw, checked against the spec; its stdin, flow control and CPU time go into the process. */
-  private checkedImage(p: Proc, bytes: Uint8Array): ProcessImage {
-    const image = decodeImage(bytes);
+  private checkedImage(p: Proc, bytes: Uint8Array, checked = false): ProcessImage {
+    const image = decodeImage(bytes, checked);
     if (image.pid !== p.pid) throw new ImageError(`the process image is of process ${image.pid}, not ${p.pid}`);
     if (image.moduleHash !== p.spec.hash) {
       throw new ImageError(
@@ -912,6 +917,8 @@ export class Executor {
     // Earlier output first; flow control counts it before the image records `unacked`.
     this.flushOut(p);
     let image: Uint8Array;
+    // A freeze alone: the checksum is filled in by opts.sha256 before `frozen` goes (below).
+    const hashLater = p.freezing && !p.checkpointing ? this.opts.sha256 : undefined;
     try {
       const snapshot = thread.snapshot();
       image = encodeImage({
@@ -924,7 +931,7 @@ export class Executor {
         cpuMs: p.cpuMs,
         outAt: p.outAt,
         specNext: p.sp.nextSpec,
-      });
+      }, !hashLater);
     } catch (e) {
       this.imageFailed(p, `cannot take its image: ${describe(e)}`);
       return;
@@ -952,7 +959,13 @@ export class Executor {
     this.dirty.delete(p);
     this.procs.delete(p.pid);
     p.thread = null;
-    this.opts.post({ t: 'frozen', pid: p.pid, image, cpuMs: p.cpuMs });
+    const frozen: FromExecutor = { t: 'frozen', pid: p.pid, image, cpuMs: p.cpuMs };
+    if (!hashLater) return this.opts.post(frozen);
+    // Nothing else about this pid is posted from here on (it is gone): `frozen` may come later.
+    const { sum, payload } = imageSum(image);
+    void (async () => sum.set(await hashLater(payload)))()
+      .catch(() => sum.set(nobleSha256(payload))) // the host's hash failed: the slow one, never an unsummed image
+      .then(() => this.opts.post(frozen));
   }
 
   private imageFailed(p: Proc, reason: string): void {

@@ -25,7 +25,7 @@ import type { WasiSnapshot } from '../wasi/preview1.ts';
 import type { NodeId } from '../wasi/vfs.ts';
 import { SnapshotError } from '../wasm/errors.ts';
 import { snapshotFromWire, snapshotToWire, type ThreadSnapshot } from '../wasm/snapshot.ts';
-import { seal, unseal, type SealedFormat } from '../wasm/sealed.ts';
+import { seal, sealParts, sealUnsummed, unseal, type SealedFormat } from '../wasm/sealed.ts';
 import type { QueueInputState as StdinState } from '../wasi/streams.ts';
 import type { Pid } from './protocol.ts';
 
@@ -192,8 +192,12 @@ export function remapTmpFds(thread: ThreadSnapshot, nodeMap: ReadonlyMap<number,
 
 // ───────────────────────────── encoding ─────────────────────────────
 
-export function encodeImage(image: ProcessImage): Uint8Array {
-  return seal(FORMAT, {
+/**
+ * `summed` false: the checksum is left zero, for the caller to fill in (imageSum) before the image
+ * leaves it — a frozen process's executor hashes it with WebCrypto instead of here, in JavaScript.
+ */
+export function encodeImage(image: ProcessImage, summed = true): Uint8Array {
+  return (summed ? seal : sealUnsummed)(FORMAT, {
     v: IMAGE_FORMAT_VERSION,
     pid: image.pid,
     moduleHash: image.moduleHash,
@@ -216,8 +220,14 @@ export function encodeImage(image: ProcessImage): Uint8Array {
   });
 }
 
-export function decodeImage(bytes: Uint8Array): ProcessImage {
-  const raw = unseal(FORMAT, bytes);
+/** An image's checksum field and the payload it sums (encodeImage with `summed` false leaves the field to fill in). */
+export function imageSum(bytes: Uint8Array): { sum: Uint8Array; payload: Uint8Array } {
+  return sealParts(FORMAT, bytes);
+}
+
+/** `checked`: the seal's checksum was verified already (a migration's target did, before it said ready). */
+export function decodeImage(bytes: Uint8Array, checked = false): ProcessImage {
+  const raw = unseal(FORMAT, bytes, checked);
   return fromRaw(raw);
 }
 

@@ -144,9 +144,11 @@ export type ToExecutor =
    * process's spec as for `start` (same pid, hash, args, interactiveStdin, outputWindow; the
    * module or rewritten bytes; `peer` the new peer). Then it behaves like a started process: a
    * `state` first, or only `exit` code 1 with the reason when the image is refused (truncated,
-   * corrupt, another version, another program or pid) or the program cannot load.
+   * corrupt, another version, another program or pid) or the program cannot load. `checked`:
+   * the host verified the image's checksum already (a migration's target, before it said ready),
+   * so the executor does not hash it again while the process stands still.
    */
-  | { t: 'thaw'; spec: ProcessSpec; image: Uint8Array };
+  | { t: 'thaw'; spec: ProcessSpec; image: Uint8Array; checked?: boolean };
 
 /** Executor → Scheduler. */
 export type FromExecutor =

@@ -24,18 +24,36 @@ const headerOf = (f: SealedFormat) => f.magic.length + 4 + 32;
 
 /** MessagePack of `value`, sealed. */
 export function seal(f: SealedFormat, value: unknown): Uint8Array {
+  const out = sealUnsummed(f, value);
+  const { sum, payload } = sealParts(f, out);
+  sum.set(sha256(payload));
+  return out;
+}
+
+/**
+ * `seal` with zeros where the checksum goes: for a caller that hashes the payload elsewhere
+ * (WebCrypto, off its thread) and fills the checksum in (sealParts) before anyone opens it.
+ */
+export function sealUnsummed(f: SealedFormat, value: unknown): Uint8Array {
   const payload = packr.pack(value);
   const header = headerOf(f);
   const out = new Uint8Array(header + payload.length);
   out.set(f.magic, 0);
   new DataView(out.buffer).setUint32(f.magic.length, f.version, true);
-  out.set(sha256(payload), f.magic.length + 4);
   out.set(payload, header);
   return out;
 }
 
-/** The decoded payload of a sealed value (still to be checked by its format). */
-export function unseal(f: SealedFormat, bytes: Uint8Array): unknown {
+/** Views of a sealed value's checksum field and the payload it sums. */
+export function sealParts(f: SealedFormat, bytes: Uint8Array): { sum: Uint8Array; payload: Uint8Array } {
+  return { sum: bytes.subarray(f.magic.length + 4, headerOf(f)), payload: bytes.subarray(headerOf(f)) };
+}
+
+/**
+ * The decoded payload of a sealed value (still to be checked by its format). `checked`: its
+ * checksum was verified already (by whoever handed it over): the SHA-256 pass is skipped.
+ */
+export function unseal(f: SealedFormat, bytes: Uint8Array, checked = false): unknown {
   if (!(bytes instanceof Uint8Array)) throw f.error(`${f.noun} must be bytes`);
   const header = headerOf(f);
   if (bytes.length < header) throw f.error(`${f.noun} is truncated (${bytes.length} bytes, the header alone is ${header})`);
@@ -47,9 +65,11 @@ export function unseal(f: SealedFormat, bytes: Uint8Array): unknown {
     throw f.error(`unsupported ${f.noun} format version ${version} (this runtime reads version ${f.version})`);
   }
   const payload = bytes.subarray(header);
-  const sum = sha256(payload);
-  for (let i = 0; i < 32; i++) {
-    if (sum[i] !== bytes[f.magic.length + 4 + i]) throw f.error(`${f.noun} is corrupt or truncated (checksum mismatch)`);
+  if (!checked) {
+    const sum = sha256(payload);
+    for (let i = 0; i < 32; i++) {
+      if (sum[i] !== bytes[f.magic.length + 4 + i]) throw f.error(`${f.noun} is corrupt or truncated (checksum mismatch)`);
+    }
   }
   try {
     return packr.unpack(payload);

@@ -3,6 +3,7 @@
 // the cluster: placement, remote start, routing stdio, kill, lost processes.
 import type { PeerId } from '../../kernel/types.ts';
 import type { Pid, ProcessState, SpeculationMode, SpeculationStats } from '../../kernel/process/protocol.ts';
+import type { FreezePhases } from '../dispatcher/emigration.ts';
 
 export type { Pid, ProcessState, SpeculationMode, SpeculationStats };
 
@@ -85,8 +86,11 @@ export type ClientMessage =
   | { kind: 'lost'; pid: Pid; message: string }
   | { kind: 'kill.ok'; req: number }
   | { kind: 'kill.failed'; req: number; message: string }
-  /** The process runs on `peer` now; it was stopped for `freezeMs`. */
-  | { kind: 'migrate.ok'; req: number; pid: Pid; peer: PeerId; freezeMs: number }
+  /**
+   * The process runs on `peer` now; it was stopped for `freezeMs` (after a pre-copy of
+   * `precopyMs`; `frozenBytes` shipped while stopped; `phases`: where the downtime went).
+   */
+  | { kind: 'migrate.ok'; req: number; pid: Pid; peer: PeerId; freezeMs: number; precopyMs?: number; frozenBytes?: number; phases?: FreezePhases }
   | { kind: 'migrate.failed'; req: number; message: string }
   /** How many processes moved away, and how many are still here (could not move). */
   | { kind: 'drain.ok'; req: number; moved: number; left: number }

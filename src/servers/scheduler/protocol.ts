@@ -107,11 +107,11 @@ const outcome = z.discriminatedUnion('kind', [
 /** A started child of a moving parent: where it runs, and how it ended if it did (its spawner's record). */
 const childRecord = z.object({ pid, host: peerId, outcome: outcome.optional() });
 
-/** Everything a host needs to run a process it did not start (a migration, or a restart from a checkpoint). */
-const immigrant = {
-  ...processFields,
-  /** The process image, compressed and authenticated (dispatcher/transfer.ts). */
-  image: bytes,
+const { module: _module, ...processFieldsButModule } = processFields;
+
+/** What a host needs, besides the program and the image, to run a process it did not start. */
+const arrival = {
+  ...processFieldsButModule,
   /** The peer that keeps its exit status (it hears `moved`). */
   spawner: peerId,
   startedAt: z.number(),
@@ -119,6 +119,14 @@ const immigrant = {
   moves: count,
   /** Unresolved speculations it depends on: their outcomes must follow it. */
   deps: deps.optional(),
+};
+
+/** Everything a host needs to run a process it did not start (a migration, or a restart from a checkpoint). */
+const immigrant = {
+  ...arrival,
+  module: processFields.module,
+  /** The process image, compressed and authenticated (dispatcher/transfer.ts). */
+  image: bytes,
 };
 
 export const PeerMessageSchema = z.discriminatedUnion('kind', [
@@ -163,21 +171,44 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
     hops: z.number().int().min(0).max(MAX_MIGRATE_HOPS),
     budgetMs: z.number().int().min(0).max(MAX_MIGRATE_BUDGET_MS),
   }),
-  /** `ok`: it runs on `peer` now, stopped for `freezeMs`; otherwise `message` says why not. */
+  /**
+   * `ok`: it runs on `peer` now, stopped for `freezeMs` after a pre-copy of `precopyMs`, with
+   * `frozenBytes` shipped while it stood still; otherwise `message` says why not.
+   */
   z.object({
     kind: z.literal('migrate.result'),
     ref: z.number().int(),
     ok: z.boolean(),
     peer: peerId.optional(),
     freezeMs: z.number().min(0).optional(),
+    precopyMs: z.number().min(0).optional(),
+    frozenBytes: count.optional(),
+    /** Where the downtime went (dispatcher/emigration.ts FreezePhases). */
+    phases: z.object({ freeze: z.number(), pack: z.number(), check: z.number(), thaw: z.number() }).optional(),
     message: z.string().max(4096).optional(),
   }),
+  /**
+   * Pre-copy (dispatcher/emigration.ts): a checkpoint image of `pid`, taken while it runs on its
+   * host, and its program. The receiver checks it like an image and keeps it, never run, as the
+   * base the final image of move `ref` will come as a delta against (`immigrate.delta`);
+   * answered `precopy.ok` or `precopy.failed`. Dropped on `immigrate.cancel` of `ref`.
+   */
+  z.object({ kind: z.literal('precopy'), ref: z.number().int(), pid, hash: processFields.hash, module: bytes, image: bytes }),
+  z.object({ kind: z.literal('precopy.ok'), ref: z.number().int(), pid }),
+  z.object({ kind: z.literal('precopy.failed'), ref: z.number().int(), pid, reason: z.string().max(4096) }),
   /**
    * Take this frozen process (a move, or a restart from a checkpoint): the receiver checks the
    * image and keeps it without running it, answering `immigrate.ready`, or `immigrate.failed`
    * with the reason it refuses it (dispatcher/emigration.ts has the whole hand-over).
    */
   z.object({ kind: z.literal('immigrate'), ref: z.number().int(), ...immigrant }),
+  /**
+   * The same for the move whose base (`precopy` `ref`) the receiver acknowledged: the image as a
+   * delta against that base (compressed and authenticated like an image; the program came with
+   * the base). Answered like an `immigrate`; `immigrate.failed` with `noBase` when the receiver
+   * does not keep that base (then the full image follows).
+   */
+  z.object({ kind: z.literal('immigrate.delta'), ref: z.number().int(), ...arrival, delta: bytes }),
   /** The image of `immigrate` `ref` is checked and kept, not running: waiting for go or cancel. */
   z.object({ kind: z.literal('immigrate.ready'), ref: z.number().int(), pid }),
   /**
@@ -196,8 +227,8 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
   /** It runs here now (after its first state). */
   z.object({ kind: z.literal('immigrated'), ref: z.number().int(), pid }),
   /** Refused, dropped, or (after go) it could not run and no copy of it runs here. */
-  z.object({ kind: z.literal('immigrate.failed'), ref: z.number().int(), pid, reason: z.string().max(4096) }),
-  /** The sender gave up before go: drop the kept image, never run. */
+  z.object({ kind: z.literal('immigrate.failed'), ref: z.number().int(), pid, reason: z.string().max(4096), noBase: z.literal(true).optional() }),
+  /** The sender gave up before go: drop the kept image (and base), never run. */
   z.object({ kind: z.literal('immigrate.cancel'), ref: z.number().int(), pid }),
   /** `pid` runs on `to` now: sent by the new host to the spawner, before anything else about it. */
   z.object({ kind: z.literal('moved'), pid, to: peerId }),

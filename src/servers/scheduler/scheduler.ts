@@ -15,8 +15,15 @@
 //
 // The Dispatcher (src/servers/dispatcher) is a part of this actor, not a second one: it moves
 // the processes this table lists, so it runs inside these handlers on the same table.
-//   migration — `migrate` (any peer; routed to the host): freeze, ship the image (compressed and
-//     authenticated) in an `immigrate`; the target checks it and keeps it, not running, and says
+//   migration — `migrate` (any peer; routed to the host): pre-copy, then freeze and ship what is
+//     left. Pre-copy: a checkpoint of the running process goes first as the base (`precopy`; the
+//     target checks it and keeps it unrun, one per process, bounded in bytes, and says
+//     `precopy.ok`); then the process is frozen and its image goes as a delta against the base
+//     (`immigrate.delta`: only the chunks that changed, authenticated like an image), which the
+//     target rebuilds and checks byte for byte (immigration.ts admitDelta). No base there (`immigrate.failed`
+//     with `noBase`): the full image follows from the same freeze. Without pre-copy (it failed,
+//     or SchedulerOptions.precopy is false; restarts) the frozen image goes whole (compressed and
+//     authenticated) in an `immigrate`. Either way the target checks it and keeps it, not running, and says
 //     `immigrate.ready`; the old host says `immigrate.go` (committed from then on) and the target
 //     thaws it and says `immigrated` after its first `state`; the old host then forwards what it
 //     held and, for FORWARD_MS, what still arrives. Before go, refused, timed out or target gone:
@@ -27,8 +34,12 @@
 //     from passes the request on (at most MAX_MIGRATE_HOPS times) and relays the answer; one that
 //     meets it between two hosts waits for that move to end. Every move ends within MOVE_MAX_MS,
 //     so a request is answered within MIGRATE_BUDGET_MS (a move in progress, then its own).
+//     `migrate.ok` reports the downtime (freezeMs, from the freeze), the pre-copy before it
+//     (precopyMs), the bytes shipped while the process stood still (frozenBytes) and where the
+//     downtime went (phases: emigration.ts FreezePhases).
 //   rebalancing — every REBALANCE_MS a peer busier per slot than the least loaded one by a margin
 //     moves one long-running process there (balancer.ts); `drain` moves all it can before leaving.
+//     Both pre-copy like a `migrate`.
 //   checkpoints — every CHECKPOINT_MS each process running that long is checkpointed into the
 //     cluster filesystem (CheckpointStore: /.lshapes/checkpoints/<pid>.ckpt-{a,b}, a dot-folder:
 //     the filesystem has no hidden ones), replicated like any file, removed when it exits. When
@@ -79,10 +90,10 @@ import { Errno } from '../../kernel/wasi/errno.ts';
 import { serveFileSystem, type FsReply, type FsRequest } from '../../kernel/wasi/remote-fs.ts';
 import type { FileSystem } from '../../kernel/wasi/vfs.ts';
 import { decodeImage } from '../../kernel/process/image.ts';
-import { Emigration, IMMIGRATE_TIMEOUT_MS, MOVE_MAX_MS, THAW_TIMEOUT_MS, type MigrationResult } from '../dispatcher/emigration.ts';
-import { admitImage, decodeCheckpoint, encodeCheckpoint, type CheckpointMeta } from '../dispatcher/immigration.ts';
+import { Emigration, IMMIGRATE_TIMEOUT_MS, MOVE_MAX_MS, THAW_TIMEOUT_MS, type MigrationResult, type PrecopyHost } from '../dispatcher/emigration.ts';
+import { admitBase, admitDelta, admitImage, BaseStore, decodeCheckpoint, encodeCheckpoint, type Admission, type CheckpointMeta } from '../dispatcher/immigration.ts';
 import { SpeculationRoutes } from '../dispatcher/spec-routes.ts';
-import { imageKey, packImage, unpackImage, type Hmac } from '../dispatcher/transfer.ts';
+import { deltaBase, imageCheck, imageKey, makeDelta, packImage, unpackImage, type DeltaBase, type Hmac } from '../dispatcher/transfer.ts';
 import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import { chooseMove, type BalanceOptions, type Movable, type PeerLoad } from '../dispatcher/balancer.ts';
 import {
@@ -125,10 +136,11 @@ export const REBALANCE_MS = 2_000;
 /** Processes running this long are checkpointed this often. */
 export const CHECKPOINT_MS = 10_000;
 /**
- * A `migrate` is answered within this (85 s): its own move (within MOVE_MAX_MS), after waiting up
- * to 10 s for a move of the process in progress to end (one takes well under a second: 136 ms for
- * 1 MiB, 1.5 s for 16 MiB between tabs); one that would have to wait longer is refused. The asker
- * gives up RELAY_SLACK_MS after it (only a host that says nothing gets there).
+ * A `migrate` is answered within this (145 s): its own move (within MOVE_MAX_MS: pre-copy, freeze,
+ * shipping twice when a delta finds no base, thaw), after waiting up to 10 s for a move of the
+ * process in progress to end (one takes a few seconds at most: 0.2 s for 1 MiB, 3–5 s for
+ * 16 MiB between tabs, pre-copy included); one that would have to wait longer is refused. The
+ * asker gives up RELAY_SLACK_MS after it (only a host that says nothing gets there).
  */
 export const MIGRATE_BUDGET_MS = Math.min(MAX_MIGRATE_BUDGET_MS, MOVE_MAX_MS + 10_000);
 /** What a `migrate` passed on to another host leaves for the way there and back. */
@@ -143,6 +155,8 @@ export interface SchedulerOptions {
   checkpointEveryMs?: number;
   /** Fork On Wait for processes started from this peer that do not say (default 'on'). */
   speculation?: SpeculationMode;
+  /** Moves pre-copy the image while the process runs (default true; false: stop-and-copy). */
+  precopy?: boolean;
 }
 
 export interface SchedulerDevices {
@@ -168,6 +182,12 @@ type Held = { to: 'peer'; msg: PeerMessage } | { to: 'exec'; msg: ToExecutor };
 /** A message for a process, as other peers send it (what forProcess routes). */
 type ForProcess = Extract<PeerMessage, { pid: string }>;
 
+/** An image on its way here: whole, or as a delta against a pre-copy base this peer keeps. */
+type Immigrant = Extract<PeerMessage, { kind: 'immigrate' | 'immigrate.delta' }>;
+
+/** What a process needs to run here besides its program and image (either kind of Immigrant has it). */
+type Arrival = Omit<Extract<PeerMessage, { kind: 'immigrate' }>, 'kind' | 'image' | 'module'>;
+
 /**
  * A process on its way here (an `immigrate`, from a move or a restart): its image being checked,
  * then kept, not running, until its sender says go (then it becomes Hosted and `arriving`).
@@ -178,8 +198,8 @@ interface Incoming {
   phase: 'checking' | 'ready';
   /** The sender gave up while the image was checked: drop it once checked. */
   cancelled: boolean;
-  /** Set once ready: what it needs to run, and the checked (raw) image. */
-  admitted?: { msg: Extract<PeerMessage, { kind: 'immigrate' }>; image: Uint8Array; cpuMs: number };
+  /** Set once ready: what it needs to run, its program, and the checked (raw) image. */
+  admitted?: { msg: Arrival; module: Uint8Array; image: Uint8Array; cpuMs: number };
   /** A `spawner` for it that came meanwhile (its parent moved): replaces the one its `immigrate` named. */
   spawner?: PeerId;
   /** Messages for it that reached this peer directly: delivered after it runs, or sent back to `from`. */
@@ -218,7 +238,7 @@ interface Hosted {
   execState: ProcessState;
   /** Leaving this peer. */
   emigration?: Emigration<Held>;
-  /** Ref of the `immigrate` sent for it. */
+  /** Ref of the `immigrate` (or of the pre-copy base and its `immigrate.delta`) sent for it. */
   shipRef?: number;
   /** Arrived by `immigrate` and go; the executor has not reported its first state yet. */
   arriving?: Arriving;
@@ -236,6 +256,10 @@ interface Hosted {
   resumeWait?: { child: Pid; timeoutMs: number; deadline: number };
   /** The peer it moved here from (what that peer forwards for it is trusted like its own word). */
   cameFrom?: PeerId;
+  /** Bytes of its last image (a checkpoint, a freeze, or the one it arrived with): whether a pre-copy pays. */
+  imageBytes?: number;
+  /** Its executor reported a state: it was loaded and has run (before that its image is its program's first). */
+  loaded?: boolean;
 }
 
 type Outcome = { kind: 'exit'; code: number; message?: string } | { kind: 'lost'; message: string };
@@ -305,6 +329,12 @@ export class SchedulerServer implements Server {
   private readonly restarts = new Map<number, { pid: Pid; to: PeerId; committed: boolean; cancelTimer: () => void }>();
   /** Processes on their way here, not running yet. */
   private readonly incoming = new Map<Pid, Incoming>();
+  /** Pre-copy bases other peers sent for moves to here (one per process, bounded in bytes). */
+  private readonly bases: BaseStore;
+  /** Moves from here pre-copy (SchedulerOptions.precopy). */
+  private readonly precopy: boolean;
+  /** The size of the last image seen of each program (by hash): a guess for its processes never imaged. */
+  private readonly imageSizes = new Map<string, number>();
   /** `migrate`s waiting for a move of the process to end (then handled again). */
   private readonly moveWaiters = new Map<Pid, (() => void)[]>();
   private readonly specs = new SpeculationRoutes();
@@ -330,6 +360,8 @@ export class SchedulerServer implements Server {
     this.balance = options.balance ?? {};
     this.checkpointEveryMs = options.checkpointEveryMs ?? CHECKPOINT_MS;
     this.speculation = options.speculation ?? 'on';
+    this.precopy = options.precopy ?? true;
+    this.bases = new BaseStore((fn, ms) => devices.clock.setTimeout(fn, ms));
     this.checkpoints = devices.files && this.checkpointEveryMs > 0 ? new CheckpointStore(devices.files) : undefined;
   }
 
@@ -412,7 +444,7 @@ export class SchedulerServer implements Server {
         break;
       case 'migrate':
         this.migrateFor(req.pid, req.to, (r) =>
-          this.toClient(from, r.ok ? { kind: 'migrate.ok', req: req.req, pid: req.pid, peer: r.peer, freezeMs: r.freezeMs } : { kind: 'migrate.failed', req: req.req, message: r.message }),
+          this.toClient(from, r.ok ? { kind: 'migrate.ok', req: req.req, pid: req.pid, ...moved(r) } : { kind: 'migrate.failed', req: req.req, message: r.message }),
         );
         break;
       case 'drain':
@@ -517,6 +549,7 @@ export class SchedulerServer implements Server {
     for (const [pid, r] of this.relays) if (r.to === peer) this.relays.delete(pid);
     // Images it sent us and never said go for: it runs them itself, if it runs at all.
     for (const [pid, inc] of [...this.incoming]) if (inc.from === peer) this.dropIncoming(pid, inc, false);
+    this.bases.dropFrom(peer);
     for (const h of [...this.hosted.values()]) {
       h.emigration?.peerGone(peer);
       if (h.info.state === 'EXITED') continue;
@@ -824,7 +857,7 @@ export class SchedulerServer implements Server {
         break;
       case 'migrate': {
         const done = (r: MigrationResult) =>
-          this.toPeer(from, { kind: 'migrate.result', ref: msg.ref, ok: r.ok, ...(r.ok ? { peer: r.peer, freezeMs: r.freezeMs } : { message: r.message }) });
+          this.toPeer(from, { kind: 'migrate.result', ref: msg.ref, ok: r.ok, ...(r.ok ? moved(r) : { message: r.message }) });
         this.migrateHere(msg.pid, msg.to, msg.hops, this.devices.clock.now() + msg.budgetMs, done);
         break;
       }
@@ -833,12 +866,29 @@ export class SchedulerServer implements Server {
         if (!m || m.host !== from) return;
         this.remoteMigrations.delete(msg.ref);
         m.cancelTimer();
-        m.done(msg.ok ? { ok: true, peer: msg.peer ?? from, freezeMs: msg.freezeMs ?? 0 } : { ok: false, message: msg.message ?? 'the move failed' });
+        const { precopyMs, frozenBytes, phases } = msg;
+        m.done(msg.ok ? { ok: true, ...moved({ ok: true, peer: msg.peer ?? from, freezeMs: msg.freezeMs ?? 0, precopyMs, frozenBytes, phases }) } : { ok: false, message: msg.message ?? 'the move failed' });
         break;
       }
       case 'immigrate':
+      case 'immigrate.delta':
         void this.immigrate(from, msg);
         break;
+      case 'precopy':
+        void this.receiveBase(from, msg);
+        break;
+      case 'precopy.ok':
+      case 'precopy.failed': {
+        const h = this.hosted.get(msg.pid);
+        if (h?.emigration && h.shipRef === msg.ref && h.emigration.to === from) {
+          if (msg.kind === 'precopy.ok') h.emigration.baseAcked();
+          else h.emigration.baseRefused(msg.reason);
+          return;
+        }
+        // Nobody here waits for it (the move ended): the base must not wait for a delta.
+        if (msg.kind === 'precopy.ok') this.toPeer(from, { kind: 'immigrate.cancel', ref: msg.ref, pid: msg.pid });
+        break;
+      }
       case 'immigrate.ready': {
         const r = this.restarts.get(msg.ref);
         if (r && r.to === from && r.pid === msg.pid) return this.restartReady(msg.ref, r);
@@ -869,10 +919,11 @@ export class SchedulerServer implements Server {
         const h = this.hosted.get(msg.pid);
         if (!h?.emigration || h.shipRef !== msg.ref || h.emigration.to !== from) return;
         if (msg.kind === 'immigrated') h.emigration.immigrated();
-        else h.emigration.refused(msg.reason);
+        else h.emigration.refused(msg.reason, msg.noBase === true);
         break;
       }
       case 'immigrate.cancel': {
+        this.bases.drop(msg.pid, from, msg.ref);
         const inc = this.incoming.get(msg.pid);
         // After go its sender is committed and never cancels: only a kept image is dropped.
         if (!inc || inc.from !== from || inc.ref !== msg.ref) return;
@@ -1099,6 +1150,7 @@ export class SchedulerServer implements Server {
     switch (msg.t) {
       case 'state':
         h.execState = msg.state;
+        h.loaded = true;
         if (!h.emigration?.active && !h.arriving?.abandoned) h.info.state = msg.state;
         h.info.cpuMs = msg.cpuMs;
         if (msg.spec) h.info.speculation = msg.spec;
@@ -1115,13 +1167,14 @@ export class SchedulerServer implements Server {
       case 'exit':
         if (h.arriving || h.silent) return this.arrivalFailed(h, h.arriving?.abandoned ?? msg.message ?? `it exited with ${msg.code} at once`);
         // Exited before the freeze took: the move is off (its freeze.failed follows).
-        h.emigration?.freezeFailed('it exited', true);
+        h.emigration?.ended();
         this.onExit(h, msg.code, msg.message, msg.cpuMs);
         break;
       case 'call':
         this.onCall(h, msg.call, msg.req);
         break;
       case 'frozen':
+        this.imaged(h, msg.image);
         if (h.emigration?.phase === 'freezing') h.emigration.frozen(msg.image);
         // A freeze answered after its move was given up: it simply goes on here.
         else this.thawHere(h, msg.image);
@@ -1130,12 +1183,24 @@ export class SchedulerServer implements Server {
         h.emigration?.freezeFailed(msg.reason);
         break;
       case 'checkpointed':
-        void this.saveCheckpoint(h, msg.image);
+        this.imaged(h, msg.image);
+        // A pre-copy's base, a periodic checkpoint, or both (two requests get one answer).
+        h.emigration?.checkpointed(msg.image);
+        if (h.checkpoint.busy) void this.saveCheckpoint(h, msg.image);
         break;
       case 'checkpoint.failed':
         h.checkpoint.busy = false;
+        h.emigration?.checkpointFailed(msg.reason);
         break;
     }
+  }
+
+  /** Remembers how large `h`'s image is (and its program's, for processes of it never imaged). */
+  private imaged(h: Hosted, image: Uint8Array): void {
+    h.imageBytes = image.length;
+    this.imageSizes.delete(h.hash);
+    this.imageSizes.set(h.hash, image.length);
+    if (this.imageSizes.size > 256) this.imageSizes.delete(this.imageSizes.keys().next().value!);
   }
 
   private serveFs(req: FsRequest): Promise<FsReply> {
@@ -1196,6 +1261,8 @@ export class SchedulerServer implements Server {
           h.spawning--;
           this.reportLoad();
           reply(r);
+          // A move that waits for this spawn (a pre-copy's end, a freeze to try again) asks the freeze now (its reply went first).
+          if (h.spawning === 0) h.emigration?.idle();
         };
         void (async () => {
           const module = req.name === '' ? this.modules.get(h.hash) : await this.devices.programs?.load(req.name);
@@ -1529,30 +1596,66 @@ export class SchedulerServer implements Server {
     const host = h!;
     const exec = this.devices.exec;
     const clock = this.devices.clock;
-    const e: Emigration<Held> = new Emigration<Held>(pid, to, {
+    const sha256 = (d: Uint8Array) => this.devices.sha256(d);
+    const keyed = async () => {
+      const key = await this.key;
+      if (!key || !this.devices.hmacSha256) throw new Error('this peer has no process image key');
+      return { key, hmac: this.devices.hmacSha256 };
+    };
+    // Pre-copy: a checkpoint of the running process goes first as the base; frozen, only what
+    // changed since goes (emigration.ts). One round: the delta is what the process wrote while
+    // the base was on its way (for memhog, a few words: one chunk). A process that writes its
+    // memory faster than the link ships it would not converge in more rounds either (Xen stops
+    // iterating then too); one whose writes fit a second round saves at most that round's delta.
+    const precopy: PrecopyHost<DeltaBase> | undefined = this.precopy
+      ? {
+          checkpoint: () => exec.post(host.executor, { t: 'checkpoint', pid }),
+          prepare: async (image) => {
+            const { key, hmac } = await keyed();
+            const [packed, base] = await Promise.all([packImage(image, key, hmac), deltaBase(image, sha256)]);
+            return { packed, base };
+          },
+          shipBase: (packed) => {
+            const module = this.modules.get(host.hash);
+            if (!module || this.gone.has(to)) return false;
+            host.shipRef = ++this.nextRef;
+            return this.toPeer(to, { kind: 'precopy', ref: host.shipRef, pid, hash: host.hash, module, image: packed });
+          },
+          packDelta: async (base, image) => {
+            const { key, hmac } = await keyed();
+            // No hashing while it is frozen: the image's seal already carries its checksum (transfer.ts imageCheck).
+            return packImage(makeDelta(base, image, imageCheck(image)).bytes, key, hmac);
+          },
+          // Not loaded yet: a fresh image, as small as its program's data (a freeze catches it before it runs at all).
+          expectBytes: () => (host.loaded ? (host.imageBytes ?? this.imageSizes.get(host.hash)) : 0),
+        }
+      : undefined;
+    const e: Emigration<Held, DeltaBase> = new Emigration<Held, DeltaBase>(pid, to, {
       now: () => clock.now(),
       setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
       freeze: () => exec.post(host.executor, { t: 'freeze', pid }),
-      pack: async (image) => {
-        const key = await this.key;
-        if (!key || !this.devices.hmacSha256) throw new Error('this peer has no process image key');
-        return packImage(image, key, this.devices.hmacSha256);
+      busy: () => host.spawning > 0,
+      release: (held) => {
+        // A freeze that failed: it runs here, in the same executor, and gets what came meanwhile.
+        for (const m of held) {
+          if (m.to === 'peer') this.forProcess(pid, m.msg as ForProcess);
+          else if (host.info.state !== 'EXITED') exec.post(host.executor, m.msg);
+        }
       },
-      ship: (packed) => {
-        const module = this.modules.get(host.hash);
-        if (!module || this.gone.has(to)) return false;
-        host.shipRef = ++this.nextRef;
+      pack: async (image) => {
+        const { key, hmac } = await keyed();
+        return packImage(image, key, hmac);
+      },
+      ship: (packed, as) => {
+        if (this.gone.has(to)) return false;
         const deps = this.specs.depsOf(pid);
-        return this.toPeer(to, {
-          kind: 'immigrate',
-          ref: host.shipRef,
+        const arrival: Arrival = {
+          ref: 0,
           pid,
           name: host.info.name,
           args: host.info.args,
           env: host.env,
           hash: host.hash,
-          module,
-          image: packed,
           client: host.client,
           ...(host.info.parent ? { parent: host.info.parent } : {}),
           interactive: host.interactive,
@@ -1562,7 +1665,13 @@ export class SchedulerServer implements Server {
           moves: (host.info.moves ?? 0) + 1,
           ...(host.speculation !== 'off' ? { speculation: host.speculation } : {}),
           ...(deps.length ? { deps: deps.slice(0, MAX_DEPS) } : {}),
-        });
+        };
+        // The delta belongs to the move of the base the target acknowledged (same ref, the program came with it).
+        if (as === 'delta') return host.shipRef !== undefined && this.toPeer(to, { kind: 'immigrate.delta', ...arrival, ref: host.shipRef, delta: packed });
+        const module = this.modules.get(host.hash);
+        if (!module) return false;
+        host.shipRef = ++this.nextRef;
+        return this.toPeer(to, { kind: 'immigrate', ...arrival, ref: host.shipRef, module, image: packed });
       },
       go: () => {
         if (host.shipRef === undefined || !this.toPeer(to, { kind: 'immigrate.go', ref: host.shipRef, pid, ...this.carried(host) })) return false;
@@ -1595,6 +1704,7 @@ export class SchedulerServer implements Server {
         done(r);
         this.moveEnded(pid);
       },
+      ...(precopy ? { precopy } : {}),
     });
     host.emigration = e;
     host.info.state = 'MIGRATING';
@@ -1655,46 +1765,85 @@ export class SchedulerServer implements Server {
   }
 
   /**
-   * An `immigrate`: checked (immigration.ts), then kept, not running, until its sender says go
-   * (`immigrate.ready`). Dropped, never run, on a cancel, when no go came in IMMIGRATE_TIMEOUT_MS,
-   * or when its sender leaves the view.
+   * An `immigrate` (or `immigrate.delta`: rebuilt from the pre-copy base it takes): checked
+   * (immigration.ts), then kept, not running, until its sender says go (`immigrate.ready`).
+   * Dropped, never run, on a cancel, when no go came in IMMIGRATE_TIMEOUT_MS, or when its sender
+   * leaves the view.
    */
-  private async immigrate(from: PeerId, msg: Extract<PeerMessage, { kind: 'immigrate' }>): Promise<void> {
+  private async immigrate(from: PeerId, msg: Immigrant): Promise<void> {
     const pid = msg.pid;
-    const fail = (reason: string) => {
+    const fail = (reason: string, noBase?: true) => {
       this.ctx.log('info', `refused process ${pid} from ${from.slice(0, 8)}: ${reason}`);
-      this.toPeer(from, { kind: 'immigrate.failed', ref: msg.ref, pid, reason });
+      this.toPeer(from, { kind: 'immigrate.failed', ref: msg.ref, pid, reason, ...(noBase ? { noBase } : {}) });
     };
+    // A delta takes its base, whatever becomes of it; a full image makes a base from its sender useless.
+    const base = msg.kind === 'immigrate.delta' ? this.bases.take(pid, from, msg.ref) : (this.bases.drop(pid, from), undefined);
     const exec = this.devices.exec;
     if (!exec || exec.count === 0) return fail(`peer ${this.ctx.self.slice(0, 8)} runs no processes`);
     const h = this.hosted.get(pid);
     if ((h && h.info.state !== 'EXITED') || this.incoming.has(pid) || this.checking.has(pid)) return fail(`${pid} runs here already`);
     const inc: Incoming = { from, ref: msg.ref, phase: 'checking', cancelled: false, held: [] };
     this.incoming.set(pid, inc);
-    let r: Awaited<ReturnType<typeof admitImage>>;
+    let r: Admission | { ok: false; reason: string; noBase: true };
+    const module = msg.kind === 'immigrate' ? msg.module : base?.module;
     try {
-      r = await admitImage(msg, { key: await this.key, hmac: this.devices.hmacSha256 ?? noHmac, sha256: (d) => this.devices.sha256(d) });
+      const keys = { key: await this.key, hmac: this.devices.hmacSha256 ?? noHmac, sha256: (d: Uint8Array) => this.devices.sha256(d) };
+      r = msg.kind === 'immigrate' ? await admitImage(msg, keys) : await admitDelta(msg, base, keys);
     } catch (e) {
       r = { ok: false, reason: `cannot check the image: ${(e as Error).message}` };
     }
     if (this.incoming.get(pid) !== inc) return; // its sender left meanwhile
     if (inc.cancelled) return this.dropIncoming(pid, inc, true);
-    if (!r.ok) {
+    if (!r.ok || !module) {
       this.dropIncoming(pid, inc, true);
-      return fail(r.reason);
+      return r.ok ? fail('its program is not here') : fail(r.reason, 'noBase' in r ? true : undefined);
     }
     if (this.gone.has(msg.client.peer)) {
       this.dropIncoming(pid, inc, true);
       return fail('the peer of its terminal has left');
     }
     inc.phase = 'ready';
-    inc.admitted = { msg, image: r.image, cpuMs: r.cpuMs };
+    inc.admitted = { msg, module, image: r.image, cpuMs: r.cpuMs };
     inc.cancelTimer = this.devices.clock.setTimeout(() => {
       if (this.incoming.get(pid) !== inc) return;
       this.dropIncoming(pid, inc, true);
       fail(`no go came within ${IMMIGRATE_TIMEOUT_MS / 1000} s: its image was dropped, never run`);
     }, IMMIGRATE_TIMEOUT_MS);
     this.toPeer(from, { kind: 'immigrate.ready', ref: msg.ref, pid });
+  }
+
+  /**
+   * A pre-copy base (`precopy`): checked like an image (immigration.ts admitBase) and kept, never
+   * run, for the `immigrate.delta` of the same move; `precopy.ok`, or `precopy.failed` and why.
+   * BaseStore bounds what is kept and drops it on cancel, timeout or the sender leaving.
+   */
+  private async receiveBase(from: PeerId, msg: Extract<PeerMessage, { kind: 'precopy' }>): Promise<void> {
+    const { pid, ref } = msg;
+    const refuse = (reason: string) => {
+      this.ctx.log('info', `refused a pre-copy of ${pid} from ${from.slice(0, 8)}: ${reason}`);
+      this.toPeer(from, { kind: 'precopy.failed', ref, pid, reason });
+    };
+    const exec = this.devices.exec;
+    if (!exec || exec.count === 0) return refuse(`peer ${this.ctx.self.slice(0, 8)} runs no processes`);
+    const h = this.hosted.get(pid);
+    if ((h && h.info.state !== 'EXITED') || this.incoming.has(pid) || this.checking.has(pid)) return refuse(`${pid} runs here already`);
+    const full = this.bases.reserve(pid, from, ref, msg.image.length + msg.module.length);
+    if (full) return refuse(full);
+    let r: Awaited<ReturnType<typeof admitBase>>;
+    try {
+      r = await admitBase(msg, { key: await this.key, hmac: this.devices.hmacSha256 ?? noHmac, sha256: (d) => this.devices.sha256(d) });
+    } catch (e) {
+      r = { ok: false, reason: `cannot check the base: ${(e as Error).message}` };
+    }
+    // Cancelled, replaced or its sender left meanwhile: nobody waits for an answer.
+    if (!this.bases.holds(pid, from, ref)) return;
+    if (!r.ok) {
+      this.bases.drop(pid, from, ref);
+      return refuse(r.reason);
+    }
+    const why = this.bases.keep({ from, ref, pid, hash: msg.hash, module: msg.module, image: r.image, sha: r.sha, cpuMs: r.cpuMs });
+    if (why) return refuse(why);
+    this.toPeer(from, { kind: 'precopy.ok', ref, pid });
   }
 
   /** Drops a process on its way here, never run; `bounce`: what was held for it goes back to its sender. */
@@ -1723,7 +1872,7 @@ export class SchedulerServer implements Server {
     }
     inc.cancelTimer?.();
     this.incoming.delete(pid);
-    const { msg, image, cpuMs } = inc.admitted;
+    const { msg, module, image, cpuMs } = inc.admitted;
     const exec = this.devices.exec;
     const failed = (reason: string) => {
       this.toPeer(from, { kind: 'immigrate.failed', ref, pid, reason });
@@ -1732,7 +1881,7 @@ export class SchedulerServer implements Server {
     };
     if (!exec || exec.count === 0) return failed(`peer ${this.ctx.self.slice(0, 8)} runs no processes`);
     if (this.gone.has(msg.client.peer)) return failed('the peer of its terminal has left');
-    this.remember(msg.hash, msg.module);
+    this.remember(msg.hash, module);
     this.forwards.delete(pid);
     const now = this.devices.clock.now();
     const h: Hosted = {
@@ -1774,6 +1923,7 @@ export class SchedulerServer implements Server {
       }, THAW_TIMEOUT_MS),
     };
     this.hosted.set(pid, h);
+    this.imaged(h, image);
     if (g.wait) h.resumeWait = { child: g.wait.child, timeoutMs: g.wait.timeoutMs, deadline: now + g.wait.remainingMs };
     for (const c of g.children ?? []) {
       if (this.spawned.has(c.pid)) continue; // only a forged record could name a pid this peer spawned
@@ -1790,7 +1940,8 @@ export class SchedulerServer implements Server {
       });
     }
     if (msg.deps) this.specs.deliveredTo(pid, msg.deps);
-    exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image });
+    // Admitted before ready: its checksum was verified (admitImage's decode, or admitDelta's check).
+    exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image, checked: true });
     this.tableChanged();
   }
 
@@ -2057,6 +2208,17 @@ export class SchedulerServer implements Server {
 }
 
 const noHmac: Hmac = () => Promise.reject(new Error('this peer cannot compute an HMAC'));
+
+/** A successful move's answer fields: where it runs, its downtime, and its pre-copy's figures when they are known. */
+function moved(r: Extract<MigrationResult, { ok: true }>): Omit<Extract<MigrationResult, { ok: true }>, 'ok'> {
+  return {
+    peer: r.peer,
+    freezeMs: r.freezeMs,
+    ...(r.precopyMs !== undefined ? { precopyMs: r.precopyMs } : {}),
+    ...(r.frozenBytes !== undefined ? { frozenBytes: r.frozenBytes } : {}),
+    ...(r.phases !== undefined ? { phases: r.phases } : {}),
+  };
+}
 
 function replyFor(o: Outcome): KernelReply {
   return o.kind === 'exit' ? { ok: true, op: 'wait', code: o.code } : { ok: false, errno: 'EHOSTUNREACH', message: o.message };
