@@ -22,6 +22,12 @@
 // with a `seq` not above the last one seen from its sender is a repeat (a sender restarted from
 // a checkpoint sends again) and is dropped. Both counters are in the snapshot.
 //
+// Early replies: call tokens are deterministic per caller (nextCallToken is in the snapshot), so
+// a process restarted from a checkpoint makes its calls again with the same tokens. A reply to
+// one of those that reaches it before the call is made again (the callee's peer sends it again
+// from its message log, scheduler/message-log.ts; the call itself is a repeat the callee drops)
+// is kept, up to MAX_EARLY_REPLIES, for a token not used yet, and answers that call when it comes.
+//
 // Fork On Wait (executor.ts) sees a call waiting for its reply through pendingCall(), settles it
 // early with a predicted reply (settleCall) and takes the real reply before it gets here.
 
@@ -48,6 +54,10 @@ export const NOREPLY_PORT = '#noreply:';
 const MAX_REPLY_TOKENS = 4096;
 /** Senders whose last `seq` is remembered, at most (the oldest is forgotten first). */
 const MAX_SEEN_SENDERS = 4096;
+/** Replies (or no-replies) to calls not made yet that are kept, at most; and how far ahead their tokens may be. */
+const MAX_EARLY_REPLIES = 64;
+const EARLY_TOKEN_SPAN = 1 << 16;
+const MAX_CALL_TOKEN = 0x7fffffff;
 
 export interface LshapesOptions {
   pid: Pid;
@@ -113,6 +123,8 @@ export interface LshapesSnapshot {
   sendSeq?: number;
   /** The last `seq` seen from each sender. */
   lastSeen?: [from: Pid, seq: number][];
+  /** Replies to calls not made yet, by call token (null: a no-reply). */
+  early?: [token: number, reply: Uint8Array | null][];
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -170,6 +182,7 @@ export class LshapesHost implements HostModule {
   private receiving: string | null = null;
   private sendSeq = 0;
   private lastSeen = new Map<Pid, number>();
+  private early = new Map<number, Uint8Array | null>();
 
   private inflight = 0;
   private inflightBytes = 0;
@@ -199,7 +212,7 @@ export class LshapesHost implements HostModule {
       if (c && !c.reply && !c.error && port === NOREPLY_PORT + c.token) {
         c.error = Errno.SRCH;
         this.wake();
-      }
+      } else this.keepEarly(port.slice(NOREPLY_PORT.length), null);
       return;
     }
     if (port.startsWith(REPLY_PORT)) {
@@ -207,8 +220,8 @@ export class LshapesHost implements HostModule {
       if (c && !c.reply && !c.error && port === REPLY_PORT + c.token) {
         c.reply = data;
         this.wake();
-      }
-      return; // a late or stray reply
+      } else this.keepEarly(port.slice(REPLY_PORT.length), data);
+      return;
     }
     if (!validPortName(port) || data.length > MAX_MESSAGE_BYTES) return;
     let q = this.queues.get(port);
@@ -218,6 +231,17 @@ export class LshapesHost implements HostModule {
     this.queuedBytes += data.length;
     while (this.queued > MAILBOX_MAX_MESSAGES || this.queuedBytes > MAILBOX_MAX_BYTES) this.dropOldest();
     this.wake();
+  }
+
+  /** Keeps the reply to call `token` if that call is still to be made (see the header); else it is a late or stray one. */
+  private keepEarly(tokenText: string, reply: Uint8Array | null): void {
+    if (!/^[1-9]\d{0,9}$/.test(tokenText)) return;
+    const token = Number(tokenText);
+    if (token > MAX_CALL_TOKEN || (reply && reply.length > MAX_MESSAGE_BYTES)) return;
+    const ahead = (token - this.nextCallToken + MAX_CALL_TOKEN) % MAX_CALL_TOKEN;
+    if (ahead >= EARLY_TOKEN_SPAN || this.early.has(token)) return;
+    this.early.set(token, reply);
+    if (this.early.size > MAX_EARLY_REPLIES) this.early.delete(this.early.keys().next().value as number);
   }
 
   /**
@@ -338,6 +362,7 @@ export class LshapesHost implements HostModule {
       calling: this.calling ? { ...this.calling, reply: this.calling.reply?.slice() ?? null } : null,
       sendSeq: this.sendSeq,
       lastSeen: [...this.lastSeen],
+      ...(this.early.size ? { early: [...this.early].map(([t, r]): [number, Uint8Array | null] => [t, r?.slice() ?? null]) } : {}),
     };
   }
 
@@ -365,6 +390,7 @@ export class LshapesHost implements HostModule {
     this.calling = s.calling ? { ...s.calling } : null;
     this.sendSeq = Number.isSafeInteger(s.sendSeq) ? s.sendSeq! : 0;
     this.lastSeen = new Map(Array.isArray(s.lastSeen) ? s.lastSeen : []);
+    this.early = new Map(Array.isArray(s.early) ? s.early : []);
     // A call blocked in the instance this state replaces must not wake into the restored one.
     this.waiter = null;
     this.receiving = null;
@@ -673,6 +699,13 @@ export class LshapesHost implements HostModule {
           self.nextCallToken = (self.nextCallToken % 0x7fffffff) + 1;
           const c: Calling = { token, reply: null, error: 0, to: pid, port: n, timeoutMs: i32(timeoutMs) };
           self.calling = c;
+          // Answered already (an early reply, see the header): the callee drops this call as a repeat.
+          if (self.early.has(token)) {
+            const r = self.early.get(token)!;
+            self.early.delete(token);
+            if (r) c.reply = r;
+            else c.error = Errno.SRCH;
+          }
           void self.post(pid, n, payload, token).then((errno) => {
             if (errno === 0) return;
             if (self.calling === c && !c.reply && !c.error) {

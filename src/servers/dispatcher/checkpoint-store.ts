@@ -83,6 +83,20 @@ export class CheckpointStore {
     });
   }
 
+  /** Whether `pid` has a checkpoint slot with data (not read nor checked: a cheap look, for deciding whether to wait for a restart). */
+  async has(pid: string): Promise<boolean> {
+    checkPid(pid);
+    return this.withPid(pid, 'look up', async () => {
+      const dir = await this.folder(false);
+      if (dir === undefined) return false;
+      for (const s of SLOTS) {
+        const node = await this.slotNode(dir, pid, s);
+        if (node !== undefined && (await this.fs.stat(node)).size > 0) return true;
+      }
+      return false;
+    });
+  }
+
   /** Drops the checkpoint of `pid` (nothing to do when there is none). */
   async remove(pid: string): Promise<void> {
     checkPid(pid);

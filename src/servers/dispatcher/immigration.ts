@@ -24,8 +24,13 @@ export interface Keys {
   sha256(data: Uint8Array): Promise<Uint8Array>;
 }
 
-/** What admitImage, admitBase and admitDelta answer: the raw (sealed) image, or why it is refused. */
-export type Admission = { ok: true; image: Uint8Array; cpuMs: number } | { ok: false; reason: string };
+/**
+ * What admitImage, admitBase and admitDelta answer: the raw (sealed) image, or why it is refused.
+ * A decoded image (admitImage) also gives the last `seq` the process took from each sender (its
+ * lshapes state): what a restart from a checkpoint asks the other peers to send again above
+ * (scheduler/message-log.ts).
+ */
+export type Admission = { ok: true; image: Uint8Array; cpuMs: number; lastSeen?: [Pid, number][] } | { ok: false; reason: string };
 
 /** The raw (sealed) process image when every check passed, or the reason it is refused. */
 export async function admitImage(
@@ -71,7 +76,7 @@ function checkImage(m: { pid: Pid; hash: string }, raw: Uint8Array, checked: boo
     const image = decodeImage(raw, checked);
     if (image.pid !== m.pid) return { ok: false, reason: `the process image is of process ${image.pid}, not ${m.pid}` };
     if (image.moduleHash !== m.hash) return { ok: false, reason: 'the process image belongs to another program' };
-    return { ok: true, image: raw, cpuMs: image.cpuMs };
+    return { ok: true, image: raw, cpuMs: image.cpuMs, lastSeen: lastSeenOf(image.thread.hostState['lshapes']) };
   } catch (e) {
     if (e instanceof ImageError) return { ok: false, reason: e.message };
     return { ok: false, reason: `cannot decode the image: ${(e as Error).message}` };
@@ -270,6 +275,20 @@ export async function admitDelta(
   return { ok: true, image: raw, cpuMs: base.cpuMs };
 }
 
+/** At most this many senders' numbers (lshapes MAX_SEEN_SENDERS). */
+export const MAX_LAST_SEEN = 4096;
+
+/** The per-sender last `seq` of an lshapes snapshot (none for a process that never used lshapes; malformed entries are skipped). */
+function lastSeenOf(state: unknown): [Pid, number][] {
+  const seen = (state as { lastSeen?: unknown } | null | undefined)?.lastSeen;
+  if (!Array.isArray(seen)) return [];
+  const out: [Pid, number][] = [];
+  for (const e of seen.slice(0, MAX_LAST_SEEN)) {
+    if (Array.isArray(e) && typeof e[0] === 'string' && Number.isSafeInteger(e[1]) && (e[1] as number) >= 0) out.push([e[0], e[1] as number]);
+  }
+  return out;
+}
+
 // ───────────────────────────── checkpoint records ─────────────────────────────
 
 /** What a process needs besides its image to run again elsewhere. */
@@ -288,7 +307,23 @@ export interface CheckpointMeta {
   moves: number;
   /** Fork On Wait mode (absent: off). */
   speculation?: SpeculationMode;
+  /**
+   * A parent's spawner role at the checkpoint, as the go of a move carries it: its child records
+   * (where each ran, how it ended if it did) and the timed `wait` it was blocked in. A restart
+   * from it adopts them like a move does (absent: no children).
+   */
+  children?: CheckpointChild[];
+  wait?: { child: Pid; timeoutMs: number; remainingMs: number };
 }
+
+export interface CheckpointChild {
+  pid: Pid;
+  host: PeerId;
+  outcome?: { kind: 'exit'; code: number; message?: string } | { kind: 'lost'; message: string };
+}
+
+/** At most this many child records in a checkpoint (as in a move's go: protocol.ts MAX_CHILD_RECORDS). */
+export const MAX_CHECKPOINT_CHILDREN = 4096;
 
 export class CheckpointError extends Error {
   override readonly name = 'CheckpointError';
@@ -324,9 +359,23 @@ export function decodeCheckpoint(bytes: Uint8Array): { meta: CheckpointMeta; ima
     typeof m.spawner !== 'string' ||
     typeof m.startedAt !== 'number' ||
     typeof m.moves !== 'number' ||
-    (m.speculation !== undefined && m.speculation !== 'on' && m.speculation !== 'off' && m.speculation !== 'mispredict')
+    (m.speculation !== undefined && m.speculation !== 'on' && m.speculation !== 'off' && m.speculation !== 'mispredict') ||
+    (m.children !== undefined && (!Array.isArray(m.children) || m.children.length > MAX_CHECKPOINT_CHILDREN || !m.children.every(isChild))) ||
+    (m.wait !== undefined &&
+      (typeof m.wait !== 'object' || typeof m.wait.child !== 'string' || !isCount(m.wait.timeoutMs) || !isCount(m.wait.remainingMs)))
   ) {
     throw new CheckpointError('malformed checkpoint');
   }
   return { meta: m as CheckpointMeta, image: raw.image };
+}
+
+const isCount = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+
+function isChild(c: unknown): c is CheckpointChild {
+  const r = c as Partial<CheckpointChild> | null;
+  if (typeof r !== 'object' || r === null || typeof r.pid !== 'string' || typeof r.host !== 'string') return false;
+  const o = r.outcome as { kind?: unknown; code?: unknown; message?: unknown } | undefined;
+  if (o === undefined) return true;
+  if (o.kind === 'exit') return Number.isInteger(o.code) && (o.message === undefined || typeof o.message === 'string');
+  return o.kind === 'lost' && typeof o.message === 'string';
 }

@@ -17,6 +17,8 @@ const env = z.record(z.string().max(256), z.string().max(4096));
 const specId = z.string().regex(/^[0-9a-f]{6}\.\d{1,15}~\d{1,15}$/, 'not a speculation id');
 /** Most speculations a message may depend on. */
 export const MAX_DEPS = 256;
+/** Most senders a `restarted` names (lshapes remembers at most this many). */
+export const MAX_LAST_SEEN = 4096;
 const deps = z.array(specId).max(MAX_DEPS);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const states = z.enum(['READY', 'RUNNING', 'WAITING', 'WAIT_CONFIRM', 'STOPPED', 'MIGRATING', 'EXITED']);
@@ -155,6 +157,8 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
     deps: deps.optional(),
     /** The peer the sender runs on, when a peer forwards the message for a process that moved. */
     origin: peerId.optional(),
+    /** Sent again from the sender's peer's message log for a restarted receiver (`restarted`): not held back. */
+    replay: z.literal(true).optional(),
   }),
   /** A speculation ended (`ok`: committed); sent to every peer that has or forwarded dependents of it. */
   z.object({ kind: z.literal('spec.resolved'), id: specId, ok: z.boolean() }),
@@ -223,6 +227,11 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
     pid,
     children: z.array(childRecord).max(MAX_CHILD_RECORDS).optional(),
     wait: z.object({ child: pid, timeoutMs: z.number().int().min(0), remainingMs: z.number().int().min(0) }).optional(),
+    /**
+     * A restart from a checkpoint: its child records may be stale (a child that ended may be
+     * forgotten by its host), and the messages its dead copy took are asked for again (`restarted`).
+     */
+    restart: z.literal(true).optional(),
   }),
   /** It runs here now (after its first state). */
   z.object({ kind: z.literal('immigrated'), ref: z.number().int(), pid }),
@@ -238,6 +247,15 @@ export const PeerMessageSchema = z.discriminatedUnion('kind', [
    * (forwarded, like any message for a process, when it moved on).
    */
   z.object({ kind: z.literal('spawner'), pid, spawner: peerId }),
+  /**
+   * `pid` was restarted here from its checkpoint: its dead copy took messages after that, so
+   * every peer sends again from its message log (message-log.ts) those for `pid` numbered above
+   * `lastSeen` (the restored copy's last `seq` per sender; all of a sender not in it), marked
+   * `replay`, then answers `restarted.done`. Sent by the new host (only it is listened to).
+   */
+  z.object({ kind: z.literal('restarted'), pid, lastSeen: z.array(z.tuple([pid, count])).max(MAX_LAST_SEEN) }),
+  /** The sender sent again all it had for restarted `pid` (before this, on the same link). */
+  z.object({ kind: z.literal('restarted.done'), pid }),
   /** The sender's own processes: its part of the cluster-wide table (replaces the previous one). */
   z.object({ kind: z.literal('table'), rows: z.array(row).max(10_000) }),
 ]);

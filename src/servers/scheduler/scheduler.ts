@@ -50,6 +50,8 @@
 //                 again after the checkpoint is not shown twice (if it prints other bytes the
 //                 second time, the first ones stay);
 //       messages  sent again after the checkpoint are dropped by their receivers (per-sender `seq`);
+//                 those its dead copy took after the checkpoint are sent again by their senders'
+//                 peers (below), within their logs' bounds;
 //       /cluster  writes made between the checkpoint and the crash are made again: at least once;
 //       the rest  memory, /tmp, open files and unread stdin are as at the checkpoint; stdin it read
 //                 after the checkpoint is gone (the terminal does not send it again).
@@ -64,8 +66,29 @@
 //   the call it was blocked in (replies held for the frozen one are dropped): a `wait` finds the
 //   child's outcome in the carried record, or waits for it there, a timed one to its first
 //   deadline. A child that ends while its parent moves is settled once, wherever the record is.
-//   A parent is not checkpointed: its children would not follow a restart (a host that vanishes
-//   takes its spawner role along: its children are hung up). Children move and restart freely.
+//   A parent is checkpointed with its spawner role: the checkpoint holds the child records (and
+//   timed wait) a go would carry, taken when the image comes in (dropped if it spawned meanwhile).
+//   Its restart's go carries them, so the new host adopts them like a move's and tells each
+//   living child's host (`spawner`). A child's host that loses the child's spawner therefore
+//   hangs it up at once only when its parent has no checkpoint (the checkpoint's existence is the
+//   one fact that decides whether a restart can come: no flag to keep in step with it); else it
+//   waits PARENT_RESTART_GRACE_MS for a new spawner. A child that ended meanwhile (its `exited`
+//   went to the dead host) is answered from its host's memory of recent exits when the new
+//   spawner's `spawner` comes; a restored child no live peer knows is settled lost after
+//   CHILD_ANSWER_MS (the go of a restart says `restart`), so the restarted parent's wait ends.
+//   Messages are as for any restart (next).
+//   Sender-based message logging (Johnson & Zwaenepoel 1987; message-log.ts): each peer logs the
+//   `deliver`s it routes for its processes' sends, calls and replies, by receiver, for
+//   messageLogMs(checkpointEveryMs) and at most MESSAGE_LOG_BYTES (oldest dropped first; a
+//   message dropped so is lost to a receiver restarted from an older checkpoint; a receiver that
+//   ended is forgotten). A restart's go says `restart`; the new host reads the restored copy's
+//   per-sender last `seq` from the image (admitImage) and tells every peer `restarted`; each
+//   sends again, marked `replay`, what it logged for that pid above those numbers, in order,
+//   then `restarted.done`. Until all answered (or REPLAY_WAIT_MS, or they left) the new host
+//   holds the pid's other deliveries: a sender's new message must not overtake its replays (its
+//   higher `seq` would make them repeats). The receiver drops what it has; a reply that comes
+//   before its call is made again waits for it in lshapes (call tokens are in the snapshot). A
+//   peer heeds `restarted` only from where it routes the pid (or when it knows no live host).
 import { PORTS, type Server, type ServerContext } from '../../kernel/server.ts';
 import { toHex, type Address, type Clock, type Envelope, type PeerId } from '../../kernel/types.ts';
 import {
@@ -85,6 +108,7 @@ import type { ViewMessage } from '../synchronizer/protocol.ts';
 import type { ClientMessage, ProcessInfo, ProgramStore } from './client.ts';
 import { choosePeer, resolvePeer, type Candidate } from './placement.ts';
 import { ModuleCache } from './module-cache.ts';
+import { MessageLog } from './message-log.ts';
 import { NOREPLY_PORT } from '../../kernel/process/lshapes.ts';
 import { Errno } from '../../kernel/wasi/errno.ts';
 import { serveFileSystem, type FsReply, type FsRequest } from '../../kernel/wasi/remote-fs.ts';
@@ -131,6 +155,23 @@ const RECENT_SENDERS = 1024;
 export const FORWARD_MS = 60_000;
 /** A vanished host's process is restarted only if no `moved` or table row says it lives elsewhere by then. */
 export const HOST_GONE_GRACE_MS = 2_000;
+/** A child whose spawner vanished while its parent has a checkpoint: how long to wait for the restarted parent's `spawner` (a restart's bound). */
+export const PARENT_RESTART_GRACE_MS = HOST_GONE_GRACE_MS + IMMIGRATE_TIMEOUT_MS + THAW_TIMEOUT_MS + 5_000;
+/** Adopted child records no live peer knows of by then (its host forgot how it ended) are settled lost. */
+export const CHILD_ANSWER_MS = 10_000;
+/** Recently ended children's statuses a host keeps for a restarted parent's new spawner (count, age). */
+const RECENT_EXITS = 1024;
+const RECENT_EXIT_MS = FORWARD_MS;
+/**
+ * How long a peer keeps the messages it routed (sender-based message logging, message-log.ts):
+ * a message must outlive the time from its receiver's last checkpoint to that receiver's restart.
+ * The next checkpoint is taken within two intervals (the tick that finds it due may come just
+ * short of one, and the one after it), and a restart's `restarted` goes out within
+ * PARENT_RESTART_GRACE_MS of the crash being noticed (host-gone grace, immigrate, thaw, slack).
+ */
+export const messageLogMs = (checkpointEveryMs: number) => 2 * checkpointEveryMs + PARENT_RESTART_GRACE_MS;
+/** A restarted process's new messages wait this long at most for every peer's `restarted.done` (its old ones go first). */
+export const REPLAY_WAIT_MS = 10_000;
 /** How often a peer considers moving a process to a less loaded one. */
 export const REBALANCE_MS = 2_000;
 /** Processes running this long are checkpointed this often. */
@@ -198,8 +239,11 @@ interface Incoming {
   phase: 'checking' | 'ready';
   /** The sender gave up while the image was checked: drop it once checked. */
   cancelled: boolean;
-  /** Set once ready: what it needs to run, its program, and the checked (raw) image. */
-  admitted?: { msg: Arrival; module: Uint8Array; image: Uint8Array; cpuMs: number };
+  /**
+   * Set once ready: what it needs to run, its program, the checked (raw) image, and (a decoded
+   * image: a restart's) the last seq it took from each sender.
+   */
+  admitted?: { msg: Arrival; module: Uint8Array; image: Uint8Array; cpuMs: number; lastSeen: [Pid, number][] };
   /** A `spawner` for it that came meanwhile (its parent moved): replaces the one its `immigrate` named. */
   spawner?: PeerId;
   /** Messages for it that reached this peer directly: delivered after it runs, or sent back to `from`. */
@@ -245,7 +289,8 @@ interface Hosted {
   lastMovedAt?: number;
   /** Its executor did not answer a freeze: do not try again. */
   unfreezable?: boolean;
-  checkpoint: { busy: boolean; lastAt: number; saved: boolean };
+  /** `children`: its child records when the image was asked for (a spawn since makes that image unusable). */
+  checkpoint: { busy: boolean; lastAt: number; saved: boolean; children?: number };
   /** Being stopped because the peer that sent it left before it ran here: its end is nobody's business. */
   silent?: boolean;
   /** Counts its thaws here: a reply to a call of an earlier instance is dropped (the thawed one asks again). */
@@ -260,6 +305,12 @@ interface Hosted {
   imageBytes?: number;
   /** Its executor reported a state: it was loaded and has run (before that its image is its program's first). */
   loaded?: boolean;
+  /**
+   * Restarted here from a checkpoint: peers send again from their logs what its dead copy took.
+   * Until each (`waiting`) said `restarted.done`, other deliveries wait in `held`: one with a
+   * higher `seq` first would make its sender's replays repeats.
+   */
+  replay?: { waiting: Set<PeerId>; held: ForProcess[]; cancelTimer: () => void };
 }
 
 type Outcome = { kind: 'exit'; code: number; message?: string } | { kind: 'lost'; message: string };
@@ -283,12 +334,23 @@ interface Spawned {
   waiters: Waiter[];
   /** Taken over with its moving parent from this peer, which relays what still reaches it about the child until `until`. */
   adoptedFrom?: { peer: PeerId; until: number };
+  /** Adopted from a checkpoint (a restart): its host may have forgotten how it ended (unknownChild). */
+  restored?: boolean;
 }
 
 interface PendingKill {
   host: PeerId;
   done(ok: boolean, message?: string): void;
   cancelTimer(): void;
+}
+
+/** A restart from a checkpoint sent out by this peer; a parent's carries its checkpointed spawner role to the go. */
+interface Restart {
+  pid: Pid;
+  to: PeerId;
+  committed: boolean;
+  cancelTimer: () => void;
+  carried?: Pick<CheckpointMeta, 'children' | 'wait'>;
 }
 
 const RUNNABLE: ReadonlySet<ProcessState> = new Set(['READY', 'RUNNING']);
@@ -326,7 +388,9 @@ export class SchedulerServer implements Server {
   /** `migrate`s this peer asked another host for, by ref. */
   private readonly remoteMigrations = new Map<number, { host: PeerId; done: (r: MigrationResult) => void; cancelTimer: () => void }>();
   /** Restarts from a checkpoint this peer (the spawner) sent out, by `immigrate` ref (committed: go sent). */
-  private readonly restarts = new Map<number, { pid: Pid; to: PeerId; committed: boolean; cancelTimer: () => void }>();
+  private readonly restarts = new Map<number, Restart>();
+  /** Children that ended here while their spawner was gone: their status, for a restarted parent's new spawner. */
+  private readonly recentExits = new Map<Pid, { code: number; message?: string; at: number }>();
   /** Processes on their way here, not running yet. */
   private readonly incoming = new Map<Pid, Incoming>();
   /** Pre-copy bases other peers sent for moves to here (one per process, bounded in bytes). */
@@ -341,6 +405,10 @@ export class SchedulerServer implements Server {
   /** The key images are authenticated with (undefined: this peer has none, and moves nothing). */
   private key: Promise<Uint8Array | undefined> = Promise.resolve(undefined);
   private readonly checkpoints: CheckpointStore | undefined;
+  /** What this peer routed for its processes, for receivers restarted from a checkpoint (only when checkpoints are on). */
+  private readonly messageLog: MessageLog<Extract<PeerMessage, { kind: 'deliver' }>> | undefined;
+  /** Logged messages this peer sent again to restarted processes (a count for tests and diagnostics). */
+  sentAgain = 0;
   /** A rebalancing move is in flight (one at a time). */
   private balancing = false;
   private readonly rebalance: boolean;
@@ -363,6 +431,7 @@ export class SchedulerServer implements Server {
     this.precopy = options.precopy ?? true;
     this.bases = new BaseStore((fn, ms) => devices.clock.setTimeout(fn, ms));
     this.checkpoints = devices.files && this.checkpointEveryMs > 0 ? new CheckpointStore(devices.files) : undefined;
+    this.messageLog = this.checkpoints ? new MessageLog(messageLogMs(this.checkpointEveryMs)) : undefined;
   }
 
   /** Execution slots this peer offers. */
@@ -525,6 +594,8 @@ export class SchedulerServer implements Server {
     const short = peer.slice(0, 8);
     this.gone.add(peer);
     if (this.tables.delete(peer)) this.publish();
+    // It will not send again what it logged for a process restarted here (it took its log along).
+    for (const h of this.hosted.values()) if (h.replay?.waiting.delete(peer) && h.replay.waiting.size === 0) this.replayed(h);
     for (const s of this.spawned.values()) {
       if (s.host !== peer || s.outcome) continue;
       // Brought by a parent that does not run here yet: adoptChildren (or its old host, taking it back) sees to it.
@@ -557,10 +628,35 @@ export class SchedulerServer implements Server {
       // drains exactly that way, and we may be its only copy. (Were the old host only cut off
       // from us, it would thaw its own copy too: two copies, as with any restart under a
       // partition — the same guarantee as a checkpoint restart, see the header.)
-      if (h.client.peer === peer || h.spawner === peer) {
-        this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `hangup: the peer ${short} that started it went away` });
+      if (h.client.peer === peer) this.hangup(h, peer);
+      else if (h.spawner === peer) void this.spawnerGone(h, peer);
+    }
+  }
+
+  private hangup(h: Hosted, peer: PeerId): void {
+    this.devices.exec?.post(h.executor, { t: 'kill', pid: h.info.pid, reason: `hangup: the peer ${peer.slice(0, 8)} that started it went away` });
+  }
+
+  /**
+   * The spawner of `h` (its parent's host) left. A parent with a checkpoint is restarted by its
+   * own spawner, whose new host says `spawner`: wait for that a while; otherwise hang up now.
+   */
+  private async spawnerGone(h: Hosted, peer: PeerId): Promise<void> {
+    const parent = h.info.parent;
+    const still = () => this.hosted.get(h.info.pid) === h && h.info.state !== 'EXITED' && h.spawner === peer;
+    // Bounded even if the filesystem does not answer the look-up.
+    this.devices.clock.setTimeout(() => {
+      if (still()) this.hangup(h, peer);
+    }, PARENT_RESTART_GRACE_MS);
+    let restartable = false;
+    if (parent !== undefined && this.checkpoints) {
+      try {
+        restartable = await this.checkpoints.has(parent);
+      } catch (e) {
+        this.ctx.log('warn', `cannot tell whether ${parent} has a checkpoint: ${(e as Error).message}`);
       }
     }
+    if (!restartable && still()) this.hangup(h, peer);
   }
 
   /**
@@ -855,6 +951,16 @@ export class SchedulerServer implements Server {
       case 'spec.resolved':
         this.specResolved(msg.id, msg.ok);
         break;
+      case 'restarted':
+        this.replayTo(from, msg);
+        break;
+      case 'restarted.done': {
+        const h = this.hosted.get(msg.pid);
+        if (!h?.replay) return;
+        h.replay.waiting.delete(from);
+        if (h.replay.waiting.size === 0) this.replayed(h);
+        break;
+      }
       case 'migrate': {
         const done = (r: MigrationResult) =>
           this.toPeer(from, { kind: 'migrate.result', ref: msg.ref, ok: r.ok, ...(r.ok ? moved(r) : { message: r.message }) });
@@ -953,6 +1059,7 @@ export class SchedulerServer implements Server {
         if (from === this.ctx.self) return;
         const rows = msg.rows.filter((r) => r.peer === from);
         this.tables.set(from, rows);
+        for (const r of rows) if (r.state === 'EXITED') this.messageLog?.drop(r.pid);
         // An `exited` lost with a flapping link: the host's table still says how it ended.
         for (const r of rows) {
           const s = this.spawned.get(r.pid);
@@ -1016,6 +1123,12 @@ export class SchedulerServer implements Server {
       h.spawner = msg.spawner;
       // Leaving: its `immigrate` may have named the old spawner, so its next host hears this too.
       h.emigration?.hold({ to: 'peer', msg });
+      return;
+    }
+    // Ended here after its spawner left (its `exited` went there): a restarted parent's new spawner asks.
+    const ended = this.recentExits.get(pid);
+    if (ended && ended.at + RECENT_EXIT_MS > this.devices.clock.now() && from === msg.spawner) {
+      this.toPeer(from, { kind: 'exited', pid, code: ended.code, ...(ended.message !== undefined ? { message: ended.message } : {}) });
       return;
     }
     const inc = this.incoming.get(pid);
@@ -1220,6 +1333,14 @@ export class SchedulerServer implements Server {
       this.ctx.send(h.client, { kind: 'out', pid, fd: 2, data: utf8(`[pid ${pid} ${message}]\n`) } satisfies ClientMessage);
     }
     this.toPeer(h.spawner, { kind: 'exited', pid, code, ...(message !== undefined ? { message } : {}) });
+    this.messageLog?.drop(pid);
+    // Held behind replays: routed as to any ended process now (a call hears that no reply will come).
+    const held = h.replay?.held ?? [];
+    h.replay?.cancelTimer();
+    h.replay = undefined;
+    for (const m of held) this.onPeerMessage(this.ctx.self, m);
+    // Kept a while for every child (its spawner may be gone, or go before the `exited` arrives): a restarted parent's new spawner asks.
+    if (h.info.parent !== undefined) this.rememberExit(pid, code, message);
     // A checkpoint of it (here or on a host it came from) must not bring it back.
     if (this.checkpoints && (h.checkpoint.saved || h.checkpoint.busy || h.info.moves)) {
       void this.checkpoints.remove(pid).catch((e: Error) => this.ctx.log('warn', `cannot remove the checkpoint of ${pid}: ${e.message}`));
@@ -1231,6 +1352,12 @@ export class SchedulerServer implements Server {
       this.tableChanged();
     }, EXITED_RETENTION_MS);
     this.tableChanged();
+  }
+
+  private rememberExit(pid: Pid, code: number, message: string | undefined): void {
+    const now = this.devices.clock.now();
+    for (const [p, e] of this.recentExits) if (this.recentExits.size >= RECENT_EXITS || e.at + RECENT_EXIT_MS <= now) this.recentExits.delete(p);
+    this.recentExits.set(pid, { code, ...(message !== undefined ? { message } : {}), at: now });
   }
 
   private onCall(h: Hosted, call: number, req: KernelRequest): void {
@@ -1304,7 +1431,7 @@ export class SchedulerServer implements Server {
         const host = this.whereIs(req.to);
         if (!host) return err('ESRCH', `no such process: ${req.to}`);
         const deps = req.deps?.length ? req.deps.slice(0, MAX_DEPS) : undefined;
-        this.toPeer(host, {
+        const out: Extract<PeerMessage, { kind: 'deliver' }> = {
           kind: 'deliver',
           pid: req.to,
           port: req.port,
@@ -1313,7 +1440,10 @@ export class SchedulerServer implements Server {
           data: req.data,
           ...(req.seq !== undefined ? { seq: req.seq } : {}),
           ...(deps ? { deps } : {}),
-        });
+        };
+        this.toPeer(host, out);
+        // Logged even if the link is down: a restart of the receiver sends it again (message-log.ts).
+        if (req.seq !== undefined) this.messageLog?.add(req.to, pid, req.seq, req.data.length, out, this.devices.clock.now());
         // Local deliveries are recorded when they arrive (deliveredTo); remote ones here.
         if (deps && host !== this.ctx.self) this.specs.sentTo(host, deps);
         reply({ ok: true, op: 'send' });
@@ -1340,6 +1470,7 @@ export class SchedulerServer implements Server {
       }
       // Not running yet: its executor's copy may still be stopped (a thaw that fails).
       if (h.arriving) return h.arriving.held.push(msg), 'held';
+      if (h.replay && msg.kind === 'deliver' && !msg.replay) return h.replay.held.push(msg), 'held';
       this.toExecutorOf(h, msg);
       return 'here';
     }
@@ -1514,6 +1645,7 @@ export class SchedulerServer implements Server {
     if (!h || h.silent) return 'it does not run here';
     if (h.emigration?.active) return 'it is already moving';
     if (h.arriving) return 'it is still arriving here';
+    if (h.replay) return 'its messages are being sent again';
     if (h.unfreezable) return 'its executor cannot freeze it';
     if (h.spawning > 0) return 'it is starting a child process';
     // Its child records go with it (they must all be settled enough to travel).
@@ -1533,9 +1665,11 @@ export class SchedulerServer implements Server {
     return undefined;
   }
 
-  private hasChildren(pid: Pid): boolean {
-    for (const s of this.spawned.values()) if (s.parent === pid) return true;
-    return false;
+  /** Its child records (they are kept while it runs: a new one means it spawned). */
+  private childCount(pid: Pid): number {
+    let n = 0;
+    for (const s of this.spawned.values()) if (s.parent === pid) n++;
+    return n;
   }
 
   /** What the go of a move of parent `h` carries: its child records, and the timed wait it is blocked in. */
@@ -1803,7 +1937,7 @@ export class SchedulerServer implements Server {
       return fail('the peer of its terminal has left');
     }
     inc.phase = 'ready';
-    inc.admitted = { msg, module, image: r.image, cpuMs: r.cpuMs };
+    inc.admitted = { msg, module, image: r.image, cpuMs: r.cpuMs, lastSeen: r.lastSeen ?? [] };
     inc.cancelTimer = this.devices.clock.setTimeout(() => {
       if (this.incoming.get(pid) !== inc) return;
       this.dropIncoming(pid, inc, true);
@@ -1937,12 +2071,73 @@ export class SchedulerServer implements Server {
         waiters: [],
         ...(c.outcome ? { outcome: c.outcome as Outcome } : {}),
         adoptedFrom: { peer: from, until: now + FORWARD_MS },
+        ...(g.restart ? { restored: true } : {}),
       });
     }
     if (msg.deps) this.specs.deliveredTo(pid, msg.deps);
+    if (g.restart) this.askReplay(h, inc.admitted.lastSeen);
     // Admitted before ready: its checksum was verified (admitImage's decode, or admitDelta's check).
     exec.post(h.executor, { t: 'thaw', spec: this.specOf(h), image, checked: true });
     this.tableChanged();
+  }
+
+  // ---- sender-based message logging (Johnson & Zwaenepoel 1987; message-log.ts) ----
+
+  /**
+   * `h` is restarted here from its checkpoint: every peer (this one too) is asked to send again
+   * what it logged for it above `lastSeen`. Its other deliveries wait until all answered (or
+   * REPLAY_WAIT_MS), so a sender's new message cannot overtake its replays.
+   */
+  private askReplay(h: Hosted, lastSeen: [Pid, number][]): void {
+    const pid = h.info.pid;
+    const peers = [...this.known].filter((p) => !this.gone.has(p));
+    if (!peers.includes(this.ctx.self)) peers.push(this.ctx.self);
+    const replay = { waiting: new Set(peers), held: [] as ForProcess[], cancelTimer: () => {} };
+    h.replay = replay;
+    replay.cancelTimer = this.devices.clock.setTimeout(() => {
+      if (h.replay !== replay) return;
+      this.ctx.log('warn', `${pid}: no restarted.done from ${[...replay.waiting].map((p) => p.slice(0, 8)).join(', ')} within ${REPLAY_WAIT_MS / 1000} s`);
+      this.replayed(h);
+    }, REPLAY_WAIT_MS);
+    const msg: PeerMessage = { kind: 'restarted', pid, lastSeen };
+    for (const p of peers) {
+      if (p === this.ctx.self) this.onPeerMessage(p, msg);
+      else if (!this.toPeer(p, msg)) replay.waiting.delete(p);
+    }
+    if (h.replay === replay && replay.waiting.size === 0) this.replayed(h);
+  }
+
+  /** Every peer sent its replays for `h`: the deliveries held meanwhile go on, in order. */
+  private replayed(h: Hosted): void {
+    const r = h.replay;
+    if (!r) return;
+    r.cancelTimer();
+    h.replay = undefined;
+    for (const m of r.held) this.forProcess(h.info.pid, m);
+  }
+
+  /**
+   * Peer `from` restarted `msg.pid` from a checkpoint: sends it again what this peer logged for
+   * it that the restored copy has not seen, each sender's in order, then `restarted.done`. Only
+   * the process's host is listened to (as far as this peer knows: where it routes the pid, or
+   * nowhere yet, its old host being gone).
+   */
+  private replayTo(from: PeerId, msg: Extract<PeerMessage, { kind: 'restarted' }>): void {
+    const pid = msg.pid;
+    const done = () => (from === this.ctx.self ? this.onPeerMessage(from, { kind: 'restarted.done', pid }) : this.toPeer(from, { kind: 'restarted.done', pid }));
+    const host = this.whereIs(pid);
+    if (host !== undefined && host !== from && !this.gone.has(host)) {
+      this.ctx.log('warn', `ignored restarted ${pid} from ${from.slice(0, 8)}: it runs on ${host.slice(0, 8)}`);
+      return void done();
+    }
+    const lastSeen = new Map(msg.lastSeen);
+    for (const e of this.messageLog?.since(pid, lastSeen, this.devices.clock.now()) ?? []) {
+      const again = { ...e.msg, replay: true as const };
+      this.sentAgain++;
+      if (from === this.ctx.self) this.forProcess(pid, again);
+      else if (this.toPeer(from, again) && again.deps) this.specs.sentTo(from, again.deps);
+    }
+    done();
   }
 
   /** The thawed process reported its first state: it runs here. */
@@ -1978,7 +2173,20 @@ export class SchedulerServer implements Server {
       const msg: PeerMessage = { kind: 'spawner', pid: s.pid, spawner: this.ctx.self };
       if (s.host === this.ctx.self) this.onPeerMessage(this.ctx.self, msg);
       else this.toPeer(s.host, msg);
+      // Records from a checkpoint may name a child that ended long ago on a host that forgot it:
+      // its parent's `wait` must not hang on it forever. (A move's records are current: its
+      // children's news comes, if late, so a move waits for it however long it takes.)
+      if (s.restored) this.devices.clock.setTimeout(() => this.unknownChild(s), CHILD_ANSWER_MS);
     }
+  }
+
+  /** Adopted child `s` has not been heard of since: settled from its host's table, or lost if no live peer knows it. */
+  private unknownChild(s: Spawned): void {
+    if (s.outcome || this.spawned.get(s.pid) !== s || this.runningElsewhere(s.pid) || this.incoming.has(s.pid)) return;
+    if (this.gone.has(s.host) || [...this.restarts.values()].some((r) => r.pid === s.pid)) return; // being restarted or lost from here
+    const row = this.tables.get(s.host)?.find((r) => r.pid === s.pid && r.state === 'EXITED');
+    if (row?.exitCode !== undefined) return this.settle(s, { kind: 'exit', code: row.exitCode });
+    this.settle(s, { kind: 'lost', message: `lost: its host ${s.host.slice(0, 8)} no longer knows how it ended` });
   }
 
   /** The child records a parent brought, when it does not run here after all (its old host takes its own back). */
@@ -2059,10 +2267,11 @@ export class SchedulerServer implements Server {
   private checkpointAll(): void {
     const now = this.devices.clock.now();
     for (const h of this.hosted.values()) {
-      // A parent is not checkpointed: its children would not follow a restart (they are hung up with its host).
-      if (h.checkpoint.busy || now - h.checkpoint.lastAt < this.checkpointEveryMs || this.unmovable(h) || this.hasChildren(h.info.pid)) continue;
+      // (unmovable: no spawn in flight, every child started and none being restarted: its records can travel.)
+      if (h.checkpoint.busy || now - h.checkpoint.lastAt < this.checkpointEveryMs || this.unmovable(h)) continue;
       h.checkpoint.busy = true;
       h.checkpoint.lastAt = now;
+      h.checkpoint.children = this.childCount(h.info.pid);
       this.devices.exec?.post(h.executor, { t: 'checkpoint', pid: h.info.pid });
     }
   }
@@ -2073,6 +2282,11 @@ export class SchedulerServer implements Server {
     try {
       const key = await this.key;
       if (!store || !key || !this.devices.hmacSha256) return;
+      // Its spawner role as of now, with the image: a spawn since the image was asked for may be in
+      // the image or not, so the two would disagree (a restart would start that child twice).
+      if (h.spawning > 0 || this.childCount(pid) !== h.checkpoint.children || this.childrenUnmovable(pid)) {
+        throw new Error('it started a child process meanwhile');
+      }
       const meta: CheckpointMeta = {
         pid,
         name: h.info.name,
@@ -2087,6 +2301,7 @@ export class SchedulerServer implements Server {
         startedAt: h.info.startedAt,
         moves: h.info.moves ?? 0,
         ...(h.speculation !== 'off' ? { speculation: h.speculation } : {}),
+        ...this.carried(h),
       };
       const packed = await packImage(encodeCheckpoint(meta, image), key, this.devices.hmacSha256);
       if (h.info.state === 'EXITED') return;
@@ -2143,7 +2358,8 @@ export class SchedulerServer implements Server {
       this.toPeer(to, { kind: 'immigrate.cancel', ref, pid: s.pid });
       if (s.host === to && !s.outcome) this.settle(s, { kind: 'lost', message: `${message} (peer ${to.slice(0, 8)} did not restart it in time)` });
     }, IMMIGRATE_TIMEOUT_MS);
-    this.restarts.set(ref, { pid: s.pid, to, committed: false, cancelTimer });
+    const carried = { ...(meta.children ? { children: meta.children } : {}), ...(meta.wait ? { wait: meta.wait } : {}) };
+    this.restarts.set(ref, { pid: s.pid, to, committed: false, cancelTimer, carried });
     s.host = to;
     this.remember(meta.hash, module);
     this.ctx.log('info', `restarting ${s.pid} on ${to.slice(0, 8)} from its checkpoint`);
@@ -2178,7 +2394,7 @@ export class SchedulerServer implements Server {
    * out, or a `moved` says the process runs elsewhere after all: its old host thawed it again).
    * After go only the target ends it (`immigrated`, `immigrate.failed`) or the view (it left).
    */
-  private restartReady(ref: number, r: { pid: Pid; to: PeerId; committed: boolean; cancelTimer: () => void }): void {
+  private restartReady(ref: number, r: Restart): void {
     if (r.committed) return;
     r.cancelTimer();
     const s = this.spawned.get(r.pid);
@@ -2187,7 +2403,9 @@ export class SchedulerServer implements Server {
       this.toPeer(r.to, { kind: 'immigrate.cancel', ref, pid: r.pid });
       return;
     }
-    if (!this.toPeer(r.to, { kind: 'immigrate.go', ref, pid: r.pid })) {
+    // A parent's checkpointed spawner role goes with the go, as a move's does (its target adopts it).
+    // A restart: the new host asks the peers for the messages its dead copy took (`restarted`).
+    if (!this.toPeer(r.to, { kind: 'immigrate.go', ref, pid: r.pid, ...r.carried, restart: true })) {
       this.restarts.delete(ref);
       this.toPeer(r.to, { kind: 'immigrate.cancel', ref, pid: r.pid });
       this.settle(s, { kind: 'lost', message: `lost: peer ${r.to.slice(0, 8)} cannot be reached to restart it` });
