@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium.ts';
 import type { KernelWorkerApi } from '../src/host/browser/kernel-worker.ts';
 import { BLOCK_SIZE } from '../src/servers/stockholder/types.ts';
@@ -476,4 +477,30 @@ export async function runFilesBench(): Promise<FilesResult> {
     await l.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `FILES_ONLY=namespace npx tsx bench/files.ts` (after `npx vite build`): only the namespace
+ * measurement, in a persistent profile of its own; printed, never written anywhere.
+ */
+async function runNamespaceOnly(): Promise<FilesResult['namespace']> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lshapes-bench-ns-'));
+  const l = await lab();
+  const ctx = await chromium.launchPersistentContext(path.join(dir, 'profile'), { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    await page.goto(`${l.base}/`);
+    await waitBooted(page);
+    const { store } = await stockholderOf(page);
+    if (!store.label.startsWith('IndexedDB')) throw new Error(`the tab did not get the profile's store: ${store.label}`);
+    return await measureNamespace(page);
+  } finally {
+    await ctx.close();
+    await l.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.env.FILES_ONLY === 'namespace' && process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.log(JSON.stringify(await runNamespaceOnly(), null, 2));
 }

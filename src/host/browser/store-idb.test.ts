@@ -3,7 +3,9 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { StoreFullError } from '../../servers/stockholder/store.ts';
 import { describeBlockStore, TEST_OPS, testBlock } from '../../servers/stockholder/store-conformance.ts';
-import { IdbStore } from './store-idb.ts';
+import { parseOp } from '../../servers/stockholder/model.ts';
+import { opId, type FsOp } from '../../servers/stockholder/types.ts';
+import { BATCH_FORMAT, IdbStore, readBatch } from './store-idb.ts';
 
 let dbs = 0;
 const newName = (): string => `lshapes-store-test-${++dbs}`;
@@ -46,6 +48,144 @@ function abortWith(tx: IDBTransaction, errorName: string): void {
   fake._abort(errorName);
 }
 
+/** The database as it is, without IdbStore (its current version; `version` + `upgrade` to make an old one). */
+function rawOpen(name: string, version?: number, upgrade?: (db: IDBDatabase) => void): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = version === undefined ? indexedDB.open(name) : indexedDB.open(name, version);
+    request.onupgradeneeded = () => upgrade?.(request.result);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+/** Runs `body` in one raw readwrite transaction on `stores`; resolves with what it returned once committed. */
+async function rawTx<T>(name: string, stores: string[], body: (tx: IDBTransaction) => () => T): Promise<T> {
+  const db = await rawOpen(name);
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const tx = db.transaction(stores, 'readwrite');
+      const result = body(tx);
+      tx.oncomplete = () => resolve(result());
+      tx.onerror = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Every record of `store`, as [key, value] pairs in key order. */
+function rawRecords(name: string, store: string): Promise<[IDBValidKey, unknown][]> {
+  return rawTx(name, [store], (tx) => {
+    const keys = tx.objectStore(store).getAllKeys();
+    const values = tx.objectStore(store).getAll();
+    return () => keys.result.map((k, i) => [k, values.result[i]] as [IDBValidKey, unknown]);
+  });
+}
+
+const byId = (ops: readonly unknown[]): unknown[] => [...ops].sort((x, y) => opId(x as FsOp).localeCompare(opId(y as FsOp)));
+
+describe('IdbStore op log: one record per commit', () => {
+  const opened: IdbStore[] = [];
+  const open = async (name: string): Promise<IdbStore> => {
+    const store = await IdbStore.open(name);
+    opened.push(store);
+    return store;
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  test('each commitOps is one batch record of its new ops, in commit order; none is per op', async () => {
+    const name = newName();
+    const store = await open(name);
+    await store.commitOps(TEST_OPS.slice(0, 2));
+    await store.commitOps(TEST_OPS.slice(1, 5)); // TEST_OPS[1] again: not stored twice
+    await store.commitOps(TEST_OPS.slice(0, 2)); // nothing new: no record at all
+    const batches = await rawRecords(name, 'batches');
+    expect(batches.map(([, b]) => readBatch(b))).toStrictEqual([TEST_OPS.slice(0, 2), TEST_OPS.slice(2, 5)]);
+    expect(batches.map(([, b]) => (b as { v: unknown }).v)).toEqual([BATCH_FORMAT, BATCH_FORMAT]);
+    expect(await rawRecords(name, 'ops')).toEqual([]);
+    // The index names each op's batch.
+    const index = new Map(await rawRecords(name, 'opIndex'));
+    expect(index.size).toBe(5);
+    expect(index.get(opId(TEST_OPS[0]!))).toBe(batches[0]![0]);
+    expect(index.get(opId(TEST_OPS[4]!))).toBe(batches[1]![0]);
+    expect(store.refused).toEqual([]);
+  });
+
+  test('a profile in the version-1 layout (one record per op) loads whole, and moves into one batch', async () => {
+    const name = newName();
+    const junk = { origin: 'peerZ~00000000', seq: 1, body: 'not an op' };
+    const v1 = await rawOpen(name, 1, (db) => {
+      db.createObjectStore('blocks');
+      db.createObjectStore('ops');
+    });
+    await new Promise<void>((resolve, reject) => {
+      const tx = v1.transaction(['blocks', 'ops'], 'readwrite');
+      for (const op of TEST_OPS) tx.objectStore('ops').put(op, opId(op));
+      tx.objectStore('ops').put(junk, 'peerZ~00000000:1');
+      tx.objectStore('blocks').put(testBlock(1).bytes, testBlock(1).hash);
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    });
+    v1.close();
+
+    const store = await open(name);
+    // Every record comes back, the unparseable one too (the model refuses it with its reason, as before).
+    expect(byId(await store.loadOps())).toStrictEqual(byId([...TEST_OPS, junk]));
+    expect(await store.getBlock(testBlock(1).hash)).toEqual(testBlock(1).bytes);
+    // The ops that parse are now one batch; those that do not (junk, and TEST_OPS' NUL name) stay where they were.
+    const parses = TEST_OPS.filter((op) => typeof parseOp(op) !== 'string');
+    const stays = TEST_OPS.filter((op) => typeof parseOp(op) === 'string');
+    expect(parses.length).toBe(TEST_OPS.length - 1);
+    expect((await rawRecords(name, 'batches')).map(([, b]) => byId(readBatch(b) as FsOp[]))).toStrictEqual([byId(parses)]);
+    expect(await rawRecords(name, 'ops')).toStrictEqual([...stays.map((op) => [opId(op), op]), ['peerZ~00000000:1', junk]]);
+    // Both are known stored: committing them again adds nothing.
+    await store.commitOps([...TEST_OPS, junk as unknown as FsOp]);
+    expect((await rawRecords(name, 'batches')).length).toBe(1);
+    await store.close();
+    const again = await open(name);
+    expect(byId(await again.loadOps())).toStrictEqual(byId([...TEST_OPS, junk]));
+  });
+
+  test('a damaged batch record is refused with its reason and left as it is; the other records load', async () => {
+    const name = newName();
+    const store = await open(name);
+    await store.commitOps(TEST_OPS.slice(0, 2));
+    const damaged: unknown[] = [
+      { v: BATCH_FORMAT, ops: '[{"origin":"peerA~0000aaaa","se' },
+      { v: 2, ops: '[]' },
+      { ops: '[]' },
+      { v: BATCH_FORMAT, ops: '{"origin":"peerA~0000aaaa"}' },
+      { v: BATCH_FORMAT, ops: '[1]' },
+      { v: BATCH_FORMAT, ops: [TEST_OPS[5]] },
+      'garbage',
+    ];
+    await rawTx(name, ['batches'], (tx) => {
+      for (const d of damaged) tx.objectStore('batches').add(d);
+      return () => undefined;
+    });
+    await store.commitOps(TEST_OPS.slice(2));
+    expect(byId(await store.loadOps())).toStrictEqual(byId(TEST_OPS));
+    expect(store.refused).toHaveLength(damaged.length);
+    const reasons = store.refused.join('\n');
+    for (const why of [/not valid JSON/, /format 2, which this version does not read/, /no format version/, /not a list/, /not an object/, /not a string/, /not an ops record/]) {
+      expect(reasons).toMatch(why);
+    }
+    expect(store.refused[0]).toMatch(new RegExp(`^ops record 2 in ${name}: `));
+    // Nothing was deleted or rewritten.
+    expect((await rawRecords(name, 'batches')).map(([, b]) => b)).toContainEqual(damaged[0]);
+    expect((await rawRecords(name, 'batches')).length).toBe(2 + damaged.length);
+    // A load without damage says so.
+    await rawTx(name, ['batches'], (tx) => {
+      for (let k = 2; k < 2 + damaged.length; k++) tx.objectStore('batches').delete(k);
+      return () => undefined;
+    });
+    expect(byId(await store.loadOps())).toStrictEqual(byId(TEST_OPS));
+    expect(store.refused).toEqual([]);
+  });
+});
+
 describe('IdbStore on IndexedDB', () => {
   const opened: IdbStore[] = [];
   const open = async (name = newName()): Promise<IdbStore> => {
@@ -81,17 +221,17 @@ describe('IdbStore on IndexedDB', () => {
     await store.deleteBlocks([testBlock(1).hash]);
     await store.commitOps(TEST_OPS);
     expect(seen).toEqual([
-      { stores: 'blocks', durability: 'relaxed' },
-      { stores: 'blocks', durability: 'relaxed' },
-      { stores: 'ops', durability: 'strict' },
+      { stores: ['blocks'], durability: 'relaxed' },
+      { stores: ['blocks'], durability: 'relaxed' },
+      { stores: ['batches', 'opIndex'], durability: 'strict' },
     ]);
   });
 
   test('a commit whose transaction aborts mid-way stores none of its ops', async () => {
     const store = await open();
     await store.commitOps(TEST_OPS.slice(0, 1));
-    // The crash: the transaction aborts after the call's second op was put.
-    faultOnPut('ops', (n, os, put) => {
+    // The crash: the transaction aborts after the call's second op was indexed (its batch added).
+    faultOnPut('opIndex', (n, os, put) => {
       const request = put();
       if (n === 2) os.transaction.abort();
       return request;
@@ -102,7 +242,7 @@ describe('IdbStore on IndexedDB', () => {
 
   test('a commit that throws mid-way (after some puts) stores none of its ops', async () => {
     const store = await open();
-    faultOnPut('ops', (n, _os, put) => {
+    faultOnPut('opIndex', (n, _os, put) => {
       if (n === 3) throw new TypeError('simulated failure inside the transaction');
       return put();
     });
@@ -137,7 +277,7 @@ describe('IdbStore on IndexedDB', () => {
 
   test('QuotaExceededError while committing ops is StoreFullError, nothing committed', async () => {
     const store = await open();
-    faultOnPut('ops', (n, os, put) => {
+    faultOnPut('opIndex', (n, os, put) => {
       const request = put();
       if (n === 3) abortWith(os.transaction, 'QuotaExceededError');
       return request;
@@ -160,11 +300,7 @@ describe('IdbStore on IndexedDB', () => {
     const name = newName();
     const store = await open(name);
     const a = testBlock(1);
-    const raw = await new Promise<IDBDatabase>((resolve, reject) => {
-      const request = indexedDB.open(name, 1);
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
+    const raw = await rawOpen(name);
     await new Promise<void>((resolve, reject) => {
       const tx = raw.transaction('blocks', 'readwrite');
       tx.objectStore('blocks').put(a.bytes.slice().buffer, a.hash);

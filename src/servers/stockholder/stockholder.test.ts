@@ -307,6 +307,24 @@ describe('Stockholder on a simulated cluster', () => {
     for (const op of await store.loadOps()) if (op.body.t === 'write') for (const h of op.body.manifest.blocks) expect(await store.hasBlock(h)).toBe(true);
   });
 
+  test('op-log records the store could not read are named in the files panel; the rest of the log loads', async () => {
+    const store = new DamagedStore();
+    const { sim, peers } = await cluster(1, { store: () => store });
+    const [a] = peers as [SimPeer];
+    let r: Awaited<ReturnType<StockholderServer['ingest']>> | undefined;
+    void sh(a)
+      .ingest(ROOT, [{ path: 'kept' }])
+      .then((x) => (r = x));
+    await sim.runUntil(() => r !== undefined, 10_000, 1);
+    expect(sh(a).snapshot().notices.some((n) => n.text.includes('could not read'))).toBe(false);
+    store.damage = 'ops record 7 in lshapes-store: its ops are not valid JSON (Unexpected end of JSON input)';
+    const a2 = await sim.restart(a);
+    await sim.run(1000);
+    const notices = sh(a2).snapshot().notices;
+    expect(notices.some((n) => n.level === 'error' && n.text.includes(store.damage!))).toBe(true);
+    expect(fileRow(a2, '/kept')?.kind).toBe('dir');
+  });
+
   test('a message from a peer outside the cluster, or a malformed one, is refused before it touches anything', async () => {
     const { sim, peers } = await cluster(1);
     const [a] = peers as [SimPeer];
@@ -351,6 +369,16 @@ class LyingStore extends MemoryStore {
     const bad = b.slice();
     bad[0] = bad[0]! ^ 0xff;
     return bad;
+  }
+}
+
+/** A store whose loadOps reports a damaged record (as IdbStore does for a batch it cannot read). */
+class DamagedStore extends MemoryStore {
+  damage: string | undefined;
+  refused: readonly string[] = [];
+  override async loadOps(): Promise<FsOp[]> {
+    this.refused = this.damage === undefined ? [] : [this.damage];
+    return super.loadOps();
   }
 }
 

@@ -162,6 +162,7 @@ export class StockholderServer implements Server {
   private async load(store: BlockStore): Promise<void> {
     const started = this.devices.clock.now();
     const ops = await store.loadOps();
+    this.noticeRefused(store);
     this.model.load(ops);
     this.model.entries(); // the view is built lazily: count it in the load
     this.stats.loadMs = this.devices.clock.now() - started;
@@ -177,6 +178,7 @@ export class StockholderServer implements Server {
     await this.ready;
     const prev = this.store;
     const ops = await next.loadOps();
+    this.noticeRefused(next);
     const fresh = this.model.receive(ops);
     // Everything this peer learnt while it kept memory only goes into the durable store.
     await next.commitOps(this.model.opsSince({}, Number.MAX_SAFE_INTEGER));
@@ -190,6 +192,11 @@ export class StockholderServer implements Server {
     this.notice('info', `this tab now owns the profile's store (${next.label}); ${fresh.length} ops from it merged`);
     this.changed();
     this.replan();
+  }
+
+  /** Records of the op log the store could not read: said, not hidden (they stay stored). */
+  private noticeRefused(store: BlockStore): void {
+    for (const why of store.refused ?? []) this.notice('error', `could not read part of the file store's op log: ${why}`);
   }
 
   /** Deletes blocks no version needs (an ingest a crash interrupted, files purged from the trash). */

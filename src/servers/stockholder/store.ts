@@ -46,6 +46,11 @@ export interface BlockStore {
   commitOps(ops: readonly FsOp[]): Promise<void>;
   /** Every op committed, in any order. */
   loadOps(): Promise<FsOp[]>;
+  /**
+   * What the last loadOps could not read (a damaged record), each with why. Such a record is
+   * left stored as it is and costs only its own ops; absent: the store has no such records.
+   */
+  readonly refused?: readonly string[];
   estimate(): Promise<StoreEstimate>;
   close(): Promise<void>;
 }
