@@ -45,7 +45,7 @@ describe('a parent moves with its children', () => {
     t.send({ kind: 'migrate', req: 7002, pid: part.pid, to: partTo.id });
     const reply = (req: number) => t.msgs.find((m) => 'req' in m && m.req === req);
     expect(await pump(() => !!reply(7001) && !!reply(7002), 200_000)).toBe(true);
-    expect(reply(7001)).toMatchObject({ kind: 'migrate.ok', peer: a.id });
+    expect(reply(7001), JSON.stringify(reply(7001))).toMatchObject({ kind: 'migrate.ok', peer: a.id }); // the reason, should it fail
     // The part may have ended first; if it moved, it moved where asked.
     if (reply(7002)!.kind === 'migrate.ok') expect(reply(7002)).toMatchObject({ peer: partTo.id });
     else expect((reply(7002) as { message: string }).message).toMatch(/has ended|no such process/);

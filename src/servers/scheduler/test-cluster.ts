@@ -64,6 +64,12 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
    */
   /** Called after every pump step (tests that watch the whole cluster at every moment). */
   const monitors: (() => void)[] = [];
+  /**
+   * Looks (20 simulated ms apart) that seenOn and findRow take at least, whatever the real
+   * time: 60 s simulated covers noticing a crashed peer (5 s silence) and a restart; on a
+   * loaded machine 30 real seconds can be fewer looks than that (a restart then looked lost).
+   */
+  const MIN_LOOKS = 3000;
   const pump = async (done: () => boolean, maxSteps = 60_000, realMs = 20_000): Promise<boolean> => {
     const until = Date.now() + realMs;
     for (let i = 0; !done() && (i < maxSteps || Date.now() < until); i++) {
@@ -131,7 +137,7 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
   /** Waits (pumping) until `peer`'s table shows `pid` on `host`. */
   const seenOn = async (t: Terminal, pid: string, host: SimPeer): Promise<ProcessInfo | undefined> => {
     const until = Date.now() + 30_000;
-    for (let i = 0; i < 200 || Date.now() < until; i++) {
+    for (let i = 0; i < MIN_LOOKS || Date.now() < until; i++) {
       const row = (await ps(t)).find((r) => r.pid === pid);
       if (row && row.peer === host.id && row.state !== 'MIGRATING') return row;
       await pump(() => false, 20, 0);
@@ -141,7 +147,7 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
   /** Waits (pumping) until `peer`'s table has a row that `pred` accepts. */
   const findRow = async (t: Terminal, pred: (r: ProcessInfo) => boolean): Promise<ProcessInfo | undefined> => {
     const until = Date.now() + 30_000; // programs load and run in real time
-    for (let i = 0; i < 200 || Date.now() < until; i++) {
+    for (let i = 0; i < MIN_LOOKS || Date.now() < until; i++) {
       const row = (await ps(t)).find(pred);
       if (row) return row;
       await pump(() => false, 20, 0);
