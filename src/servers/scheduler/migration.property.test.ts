@@ -126,12 +126,14 @@ describe('every sample program moved at random points prints what it prints unmo
 const PARENTS: { name: string; args: string[]; speculation?: 'off' }[] = [
   { name: 'primes', args: ['2000000', '3'] },
   { name: 'ping', args: ['150'] },
-  // Fork On Wait keeps journal speculating (it cannot be frozen then): moved without it.
+  // With Fork On Wait the writer runs ahead of its replica's acks: a move quiesces it first.
+  { name: 'journal', args: ['200', '10'] },
   { name: 'journal', args: ['200', '10'], speculation: 'off' },
 ];
+const keyOf = (p: (typeof PARENTS)[number]) => `${p.name}${p.speculation === 'off' ? ' (speculation off)' : ''}`;
 
 describe('a parent moved at random points prints what it prints unmoved', () => {
-  test('primes, ping and journal: random hops while their children run', async () => {
+  test('primes, ping and journal (speculating and not): random hops while their children run', async () => {
     const { peers, pump, terminal } = await simCluster(3, { seed: 'hops-parents' });
     const t = terminal(peers[0]!);
     const mask = (out: string) => out.replace(/ on [0-9a-f]{8}:/g, ' on PEER:').replace(/avg [\d.]+ ms/g, 'avg X ms');
@@ -150,10 +152,12 @@ describe('a parent moved at random points prints what it prints unmoved', () => 
         if (m.kind === 'migrate.ok') {
           host = to;
           moves++;
-          movedBy.set(p.name, (movedBy.get(p.name) ?? 0) + 1);
+          movedBy.set(keyOf(p), (movedBy.get(keyOf(p)) ?? 0) + 1);
         } else {
-          // Refused only when it ended first, or (ping, on) in the middle of a speculation.
-          expect((m as { message: string }).message).toMatch(/^cannot move \S+: it has ended$|^no such process: |cannot be frozen: speculating/);
+          // Refused only when it ended first, when its speculation did not settle in time, or
+          // while a child it spawns is not started yet (its record could not travel): each a
+          // clear reason, and it runs on where it was.
+          expect((m as { message: string }).message).toMatch(/^cannot move \S+: it has ended$|^no such process: |speculation did not settle|it is starting a child process$/);
         }
       }
       expect(await pump(() => !!t.exit(pid), 200_000)).toBe(true);
@@ -161,13 +165,13 @@ describe('a parent moved at random points prints what it prints unmoved', () => 
       return mask(t.shown(pid));
     };
     const unmoved = new Map<string, string>();
-    for (const p of PARENTS) unmoved.set(p.name, await runOnce(p, []));
+    for (const p of PARENTS) unmoved.set(keyOf(p), await runOnce(p, []));
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...PARENTS),
         fc.array(fc.record({ steps: fc.integer({ min: 0, max: 60 }), to: fc.integer({ min: 1, max: 2 }) }), { minLength: 1, maxLength: 3 }),
         async (p, hops) => {
-          expect(await runOnce(p, hops)).toBe(unmoved.get(p.name));
+          expect(await runOnce(p, hops)).toBe(unmoved.get(keyOf(p)));
         },
       ),
       { numRuns: 9, seed: 11, endOnFailure: true },
