@@ -7,7 +7,7 @@ import { buildPrograms } from '../../kernel/wasi/test-programs.ts';
 import { filesOf } from '../../host/common/boot.ts';
 import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import type { ProcessInfo } from './client.ts';
-import { simCluster, type Terminal } from './test-cluster.ts';
+import { simCluster, steadyCheckpoint, type Terminal } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -18,25 +18,6 @@ const OPTS = { rebalance: false, checkpointEveryMs: 300 };
 const masked = (out: string) => out.replace(/ on [0-9a-f]{8}:/g, ' on PEER:');
 
 type Cluster = Awaited<ReturnType<typeof simCluster>>;
-
-/**
- * The stored checkpoint of `pid` once two loads a virtual second apart are the same bytes: the
- * process is blocked (its image no longer changes), and that image was stored after it blocked.
- */
-async function steadyCheckpoint(c: Cluster, store: CheckpointStore, pid: string): Promise<Uint8Array | undefined> {
-  const load = async () => {
-    const r = await c.settled(store.load(pid));
-    return r.ok ? r.value : undefined;
-  };
-  let prev = await load();
-  for (let i = 0; i < 60; i++) {
-    await c.pump(() => false, 1000, 0);
-    const now = await load();
-    if (now && prev && now.length === prev.length && now.every((v, j) => v === prev![j])) return now;
-    prev = now;
-  }
-  return undefined;
-}
 
 /** Waits (pumping) until `t`'s table has `n` rows that `pred` accepts. */
 async function findRows(c: Cluster, t: Terminal, pred: (r: ProcessInfo) => boolean, n: number): Promise<ProcessInfo[] | undefined> {

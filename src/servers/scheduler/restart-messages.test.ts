@@ -12,7 +12,7 @@ import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import { LshapesHost } from '../../kernel/process/lshapes.ts';
 import type { KernelRequest } from '../../kernel/process/protocol.ts';
 import type { PeerMessage } from './protocol.ts';
-import { simCluster } from './test-cluster.ts';
+import { simCluster, steadyCheckpoint } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -23,22 +23,6 @@ const masked = (out: string) => out.replace(/ on [0-9a-f]{8}:/g, ' on PEER:').re
 
 type Cluster = Awaited<ReturnType<typeof simCluster>>;
 type Deliver = Extract<PeerMessage, { kind: 'deliver' }>;
-
-/** The stored checkpoint of `pid` once two loads a virtual second apart are the same bytes (blocked: its image no longer changes). */
-async function steadyCheckpoint(c: Cluster, store: CheckpointStore, pid: string): Promise<Uint8Array | undefined> {
-  const load = async () => {
-    const r = await c.settled(store.load(pid));
-    return r.ok ? r.value : undefined;
-  };
-  let prev = await load();
-  for (let i = 0; i < 60; i++) {
-    await c.pump(() => false, 1000, 0);
-    const now = await load();
-    if (now && prev && now.length === prev.length && now.every((v, j) => v === prev![j])) return now;
-    prev = now;
-  }
-  return undefined;
-}
 
 /** Records (catching nothing) the replayed deliveries every peer receives. Installed before any other intercept. */
 function spyReplays(c: Cluster): Deliver[] {

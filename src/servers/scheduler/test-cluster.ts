@@ -11,6 +11,7 @@ import type { KernelReply, ToExecutor } from '../../kernel/process/protocol.ts';
 import type { ClientMessage, ClientRequest, ProcessInfo, ProgramStore } from './client.ts';
 import type { PeerMessage } from './protocol.ts';
 import type { SchedulerOptions, SchedulerServer } from './scheduler.ts';
+import type { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 
 export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 'primes', 'memhog', 'wc', 'sha256sum', 'grep', 'journal'];
 export const store: ProgramStore = { list: async () => NAMES, load: async (name) => (NAMES.includes(name) ? program(name) : undefined) };
@@ -236,4 +237,23 @@ export const BUSY_EVERY = 20_000_000;
 export function busyLines(n: number, every = BUSY_EVERY): string {
   const period = Math.floor((2 ** 32 - 1) / every) + 1;
   return Array.from({ length: n }, (_, i) => `${(i + 1) % period}\n`).join('');
+}
+
+/**
+ * The stored checkpoint of `pid` once two loads a virtual second apart are the same bytes: the
+ * process is blocked (its image no longer changes), and that image was stored after it blocked.
+ */
+export async function steadyCheckpoint(c: Awaited<ReturnType<typeof simCluster>>, store: CheckpointStore, pid: string): Promise<Uint8Array | undefined> {
+  const load = async () => {
+    const r = await c.settled(store.load(pid));
+    return r.ok ? r.value : undefined;
+  };
+  let prev = await load();
+  for (let i = 0; i < 60; i++) {
+    await c.pump(() => false, 1000, 0);
+    const now = await load();
+    if (now && prev && now.length === prev.length && now.every((v, j) => v === prev![j])) return now;
+    prev = now;
+  }
+  return undefined;
 }
