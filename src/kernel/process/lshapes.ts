@@ -696,7 +696,7 @@ export class LshapesHost implements HostModule {
           if (u32(dataLen) > MAX_MESSAGE_BYTES) return Errno.MSGSIZE;
           const payload = bytes(data, dataLen);
           const token = self.nextCallToken;
-          self.nextCallToken = (self.nextCallToken % 0x7fffffff) + 1;
+          self.nextCallToken = (self.nextCallToken % MAX_CALL_TOKEN) + 1;
           const c: Calling = { token, reply: null, error: 0, to: pid, port: n, timeoutMs: i32(timeoutMs) };
           self.calling = c;
           // Answered already (an early reply, see the header): the callee drops this call as a repeat.

@@ -72,8 +72,8 @@ export class MessageLog<M> {
       const e = this.queue[i];
       if (e && e.to === to && e.seq > (lastSeen.get(e.from) ?? 0)) out.push(e);
     }
-    // Stable: entries of one sender keep their order; seqs of different senders are not compared by anyone.
-    return out.sort((a, b) => (a.from === b.from ? a.seq - b.seq : 0));
+    // Already each sender's in seq order: entries are added in routing order (see `queue`).
+    return out;
   }
 
   /** `to` ended: nothing of it is needed any more. */
