@@ -32,8 +32,9 @@ function vitestCounts() {
   return {
     tests: r.numTotalTests ?? 0,
     passed: r.numPassedTests ?? 0,
-    // A file that fails to load has no failed test but a failed suite.
-    failed: Math.max(r.numFailedTests ?? 0, r.numFailedTestSuites ?? 0),
+    // A file that fails to load has no failed test: it counts as one. (numFailedTestSuites
+    // would count a failed test's describe blocks too.)
+    failed: (r.numFailedTests ?? 0) + (r.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length,
     skipped: (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0),
   };
 }

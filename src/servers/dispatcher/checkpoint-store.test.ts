@@ -102,8 +102,12 @@ function slotBytes(seq: number, data: Uint8Array): Uint8Array {
 }
 
 /** A FileSystem that fails the way `fail` says, else passes through. */
-function failing(fs: FileSystem, fail: { write?: 'half-then-crash' | FsError }): FileSystem {
+function failing(fs: FileSystem, fail: { write?: 'half-then-crash' | FsError; read?: { node?: unknown; error: Error } }): FileSystem {
   const proxy = Object.create(fs) as FileSystem;
+  proxy.read = async (node, pos, len) => {
+    if (fail.read && (fail.read.node === undefined || node === fail.read.node)) throw fail.read.error;
+    return fs.read(node, pos, len);
+  };
   proxy.write = async (node, pos, data) => {
     if (fail.write === 'half-then-crash') {
       await fs.write(node, pos, data.subarray(0, data.length >> 1));
@@ -194,6 +198,26 @@ for (const [name, make] of [
       expect(await b.drive(store.load(PID))).toEqual(enc.encode('three'));
       await b.drive(scribble(b.fs, `${PID}.ckpt-b`, enc.encode('garbage')));
       expect(await b.drive(store.load(PID))).toEqual(enc.encode('one'));
+    });
+
+    it("the newest slot's data unreadable (its writer's peer died before the sync, with the only copy): the other one is loaded", async () => {
+      const b = await make();
+      const store = new CheckpointStore(b.fs);
+      await b.drive(store.save(PID, enc.encode('one'))); // slot a, seq 1
+      await b.drive(store.save(PID, enc.encode('two'))); // slot b, seq 2
+      let dir = b.fs.root;
+      for (const c of CHECKPOINT_DIR.split('/').filter(Boolean)) dir = (await b.fs.lookup(dir, c)).node;
+      const node = (await b.fs.lookup(dir, `${PID}.ckpt-b`)).node;
+      const error = new FsError(Errno.IO, 'block b4a49a23f091 is on no live peer');
+      const reader = new CheckpointStore(failing(b.fs, { read: { node, error } }));
+      expect(await b.drive(reader.load(PID))).toEqual(enc.encode('one'));
+      // the next save goes over the unreadable slot, not over the good one
+      await b.drive(reader.save(PID, enc.encode('three')));
+      expect(await b.drive(store.load(PID))).toEqual(enc.encode('three'));
+      expect(await b.drive(reader.load(PID))).toEqual(enc.encode('one'));
+      // both unreadable: load says why, rather than pretend there is no checkpoint
+      const blind = new CheckpointStore(failing(b.fs, { read: { error } }));
+      await expect(b.drive(blind.load(PID))).rejects.toThrow(`${PID}.ckpt-b: unreadable: block b4a49a23f091 is on no live peer`);
     });
 
     it('sequence numbers wrap: 0 after 0xffffffff is the newer', async () => {

@@ -9,7 +9,8 @@
 // cluster filesystem answers once two peers hold it), so the previous checkpoint stays intact
 // until the new one is complete. A load takes the valid slot with the higher sequence; a slot a
 // crash or a concurrent writer left half-written fails its checksum and is passed over (load
-// throws only when there are slot files and none is usable). So a save replaces the checkpoint
+// throws only when there are slot files and none is usable). A slot whose data cannot be read (its
+// writer's peer died before the sync, holding the only copy of its blocks) is passed over too. So a save replaces the checkpoint
 // atomically, as writing a temp file and renaming it over the old one would, without rename's
 // cost here: in the cluster filesystem a rename over a file sends the old file to the trash,
 // which every checkpoint (every few seconds, per process) would fill until a person empties it.
@@ -152,11 +153,17 @@ export class CheckpointStore {
     // created, never written (a first save cut short): as good as absent
     if (size === 0) return { kind: 'absent' };
     const bytes = new Uint8Array(size);
-    for (let at = 0; at < size; ) {
-      const chunk = await this.fs.read(node, at, Math.min(READ_CHUNK, size - at));
-      if (chunk.length === 0) break; // shrank while read: the checksum decides
-      bytes.set(chunk.subarray(0, size - at), at);
-      at += chunk.length;
+    try {
+      for (let at = 0; at < size; ) {
+        const chunk = await this.fs.read(node, at, Math.min(READ_CHUNK, size - at));
+        if (chunk.length === 0) break; // shrank while read: the checksum decides
+        bytes.set(chunk.subarray(0, size - at), at);
+        at += chunk.length;
+      }
+    } catch (e) {
+      // A save its writer's peer did not live to sync: the cluster filesystem already lists the
+      // new size, but its blocks were only there. Unusable, like a torn write; the other slot was synced.
+      return { kind: 'invalid', why: `unreadable: ${(e as Error)?.message ?? String(e)}` };
     }
     return decodeSlot(bytes);
   }

@@ -62,7 +62,8 @@ describe('checkpoints of parents', () => {
     crash(b);
     // Restarted on a or p3; its new host tells p3 it is the replica's spawner; then the held call goes through.
     const row = await findRow(t, (r) => r.pid === pid && r.state !== 'EXITED' && r.state !== 'MIGRATING' && r.peer !== b.id);
-    expect(row?.moves).toBe(1);
+    if (!row) throw new Error(`no restarted row: ${JSON.stringify({ rows: await c.ps(t), lost: t.lost(pid), exit: t.exit(pid), tail: t.msgs.slice(-8) })}`);
+    expect(row.moves).toBe(1);
     held.release();
     expect(await pump(() => !!t.exit(pid), 200_000)).toBe(true);
     expect(t.exit(pid)).toMatchObject({ code: 0 });
