@@ -886,7 +886,10 @@ export class Executor {
     const thread = p.thread!;
     if (thread.state === 'WAITING') {
       const on = thread.waitingOn;
-      if (on?.module === 'lshapes' && on.name === 'spawn') {
+      // Blocked in spawn: the image would re-issue it on thaw (a second child). Unless its reply
+      // came already (no call out): then it is READY with the child's pid a macrotask from now,
+      // so it settles below first; still in spawn after that, it fails all the same.
+      if (on?.module === 'lshapes' && on.name === 'spawn' && (p.calls.size > 0 || (p.settle?.block === p.blocks && p.settle.done))) {
         this.imageFailed(p, 'blocked in spawn');
         return;
       }

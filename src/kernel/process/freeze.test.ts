@@ -425,6 +425,20 @@ describe('freeze and thaw', () => {
     expect((await c.exit(cat.pid)).code).toBe(0);
   });
 
+  it('a freeze right behind the answer to its spawn waits for that answer to land: frozen with the child pid, thawed it does not spawn again', async () => {
+    const c = new Cluster();
+    const spec = c.start(A, c.spec(SPAWNER(), 'spawner'));
+    await until(() => c.lastState(spec.pid) === 'WAITING', 'it to wait in spawn');
+    const call = c.messages(spec.pid).find((m): m is Extract<FromExecutor, { t: 'call' }> => m.t === 'call' && m.req.op === 'spawn')!;
+    // The Scheduler answers the spawn and asks the freeze at once (a migrate that waited for the spawn).
+    c.driver.post(A, { t: 'reply', pid: spec.pid, call: call.call, reply: { ok: true, op: 'spawn', child: 'cccccc.9' } });
+    const f = await c.freeze(A, spec.pid);
+    expect(f.t).toBe('frozen');
+    c.driver.post(B, { t: 'thaw', spec, image: (f as Frozen).image });
+    expect((await c.exit(spec.pid)).code).toBe(0);
+    expect(c.messages(spec.pid, B).filter((m) => m.t === 'call')).toEqual([]);
+  });
+
   it('a process killed while a freeze waits gets its exit and then freeze.failed', async () => {
     const c = new Cluster();
     const spec = c.start(A, c.spec(program('cat'), 'cat', [], { interactiveStdin: true, outputWindow: 4096 }));

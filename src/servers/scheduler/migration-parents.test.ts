@@ -59,6 +59,31 @@ describe('a parent moves with its children', () => {
     expect(masked(t.shown(pid))).toBe(want);
   }, 240_000);
 
+  test('a migrate asked while the parent is starting a child waits for the start, then moves it; output identical', async () => {
+    const { peers, pump, terminal, intercept } = await simCluster(3, { seed: 'parents-starting' });
+    const [a, b, c] = peers as [(typeof peers)[0], (typeof peers)[0], (typeof peers)[0]];
+    const t = terminal(a);
+    const ARGS = ['10000000', '3'];
+    const unmoved = await t.run('primes', ARGS, { on: b });
+    expect(await pump(() => !!t.exit(unmoved), 200_000)).toBe(true);
+    const want = masked(t.shown(unmoved));
+
+    // Its parts' starts are held where they would run: the parent sits in `spawn`.
+    const starts = [a, c].map((p) => intercept(p, (m) => m.kind === 'start' && m.parent !== undefined));
+    const pid = await t.run('primes', ARGS, { on: b });
+    expect(await pump(() => starts.some((h) => h.caught().length > 0), 200_000)).toBe(true);
+    t.send({ kind: 'migrate', req: 7101, pid, to: c.id });
+    const reply = () => t.msgs.find((m) => 'req' in m && m.req === 7101);
+    await pump(() => false, 500, 0);
+    expect(reply()).toBeUndefined(); // waiting, not refused
+    for (const h of starts) h.release();
+    expect(await pump(() => !!reply(), 200_000)).toBe(true);
+    expect(reply(), JSON.stringify(reply())).toMatchObject({ kind: 'migrate.ok', peer: c.id });
+    expect(await pump(() => !!t.exit(pid), 200_000)).toBe(true);
+    expect(t.exit(pid)).toMatchObject({ code: 0 });
+    expect(masked(t.shown(pid))).toBe(want);
+  }, 240_000);
+
   test('ping moved mid-game (it spawned pong): every call answered once, pong\'s exit reaches it, exit 0', async () => {
     const { peers, pump, terminal } = await simCluster(3, { seed: 'parents-ping' });
     const [a, b, c] = peers as [(typeof peers)[0], (typeof peers)[0], (typeof peers)[0]];

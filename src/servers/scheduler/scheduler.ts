@@ -1388,8 +1388,11 @@ export class SchedulerServer implements Server {
           h.spawning--;
           this.reportLoad();
           reply(r);
-          // A move that waits for this spawn (a pre-copy's end, a freeze to try again) asks the freeze now (its reply went first).
-          if (h.spawning === 0) h.emigration?.idle();
+          // A move that waits for this spawn (a pre-copy's end, a freeze to try again) asks the freeze now (its reply went first); `migrate`s that waited for it go on.
+          if (h.spawning === 0) {
+            h.emigration?.idle();
+            this.moveEnded(pid);
+          }
         };
         void (async () => {
           const module = req.name === '' ? this.modules.get(h.hash) : await this.devices.programs?.load(req.name);
@@ -1591,12 +1594,12 @@ export class SchedulerServer implements Server {
     const now = this.devices.clock.now();
     const h = this.hosted.get(pid);
     const live = !!h && h.info.state !== 'EXITED' && !h.silent;
-    if ((live && (h.emigration?.active || h.arriving)) || this.incoming.has(pid)) {
+    // Moving, or starting a child (its record would travel half made): asked again once that is over.
+    const busy = (live && (h.emigration?.active || h.arriving)) || this.incoming.has(pid) ? 'it is still moving' : live && h.spawning > 0 ? 'it is starting a child process' : undefined;
+    if (busy) {
       const waitMs = deadline - MOVE_MAX_MS - now;
-      if (waitMs <= 0) return done({ ok: false, message: `cannot move ${pid}: it is still moving` });
-      return this.afterMove(pid, waitMs, () => this.migrateHere(pid, to, hops, deadline, done), () =>
-        done({ ok: false, message: `cannot move ${pid}: it is still moving` }),
-      );
+      if (waitMs <= 0) return done({ ok: false, message: `cannot move ${pid}: ${busy}` });
+      return this.afterMove(pid, waitMs, () => this.migrateHere(pid, to, hops, deadline, done), () => done({ ok: false, message: `cannot move ${pid}: ${busy}` }));
     }
     if (!live) {
       const onward = this.forwardOf(pid);
@@ -1611,7 +1614,7 @@ export class SchedulerServer implements Server {
     this.emigrate(pid, to, done);
   }
 
-  /** Runs `then` when the move of `pid` in progress ends, or `giveUp` after `ms`. */
+  /** Runs `then` when the move (or child start) of `pid` in progress ends, or `giveUp` after `ms`. */
   private afterMove(pid: Pid, ms: number, then: () => void, giveUp: () => void): void {
     const list = this.moveWaiters.get(pid) ?? [];
     this.moveWaiters.set(pid, list);
@@ -1631,7 +1634,7 @@ export class SchedulerServer implements Server {
     }, ms);
   }
 
-  /** A move of `pid` (from here or to here) ended, whichever way: the `migrate`s that waited go on. */
+  /** A move of `pid` (from here or to here) or its child's start ended, whichever way: the `migrate`s that waited go on. */
   private moveEnded(pid: Pid): void {
     const list = this.moveWaiters.get(pid);
     if (!list) return;
