@@ -20,6 +20,8 @@ export interface MigrationRow {
   heapKiB: number;
   /** Downtime (median). */
   freezeMs: number;
+  /** Downtime of the first hop (the first row's is the program's first run on the target tab). */
+  firstMs: number;
   /** Pre-copy before the freeze, the process running (median). */
   precopyMs: number;
   /** Shipped while frozen (median, KiB). */
@@ -115,6 +117,7 @@ export async function migrationBench(): Promise<MigrationRow[]> {
       rows.push({
         heapKiB,
         freezeMs: med(freezes),
+        firstMs: freezes[0] ?? NaN,
         precopyMs: med(precopies),
         frozenKiB: Math.round(med(frozenKiB)),
         callMs: med(calls),

@@ -145,6 +145,7 @@ if (wanted('dispatcher')) {
     ['frozen (downtime): freeze request → thawed on the other tab (median of the hops there and back; the first is cold)', ...migration.map((r) => (r.hops ? `${f(r.freezeMs, 0)} (${r.hops} hops)` : '—'))],
     ['  of it: snapshot / delta packed / shipped and checked / go → running', ...migration.map((r) => (r.hops ? [r.phases.freeze, r.phases.pack, r.phases.check, r.phases.thaw].map((x) => f(x, 0)).join(' / ') : '—'))],
     ['shipped while frozen (KiB; the delta against the pre-copied base)', ...migration.map((r) => (r.hops ? String(r.frozenKiB) : '—'))],
+    ['first hop, downtime (for 900 KiB, the first run of memhog on that tab)', ...migration.map((r) => (r.hops ? f(r.firstMs, 0) : '—'))],
     ['pre-copy before the freeze (the process runs on)', ...migration.map((r) => (r.hops ? f(r.precopyMs, 0) : '—'))],
     ['the whole `migrate` call (pre-copy included)', ...migration.map((r) => (r.hops ? f(r.callMs, 0) : '—'))],
     ['failed', ...migration.map((r) => r.error ?? 'no')],

@@ -7,7 +7,7 @@ import { buildPrograms, program } from '../wasi/test-programs.ts';
 import { Executor } from './executor.ts';
 import { InProcessExecution } from './in-process.ts';
 import { EXIT_CANNOT_START, EXIT_KILLED, EXIT_SEGFAULT, EXIT_TRAPPED, type FromExecutor } from './protocol.ts';
-import { FakeScheduler, type FakeProc } from './test-scheduler.ts';
+import { FakeScheduler, sha256hex, type FakeProc } from './test-scheduler.ts';
 
 // Building may first install the toolchain with apt-get (as root on Debian): allow minutes.
 beforeAll(() => buildPrograms(), 600_000);
@@ -75,6 +75,24 @@ describe('Executor: running programs', () => {
     expect(s.driver.size).toBe(0);
   });
 
+  it('prepare rewrites a program ahead of its start (announced once); a broken one is reported only by its start', async () => {
+    const s = scheduler();
+    const hello = program('hello');
+    s.driver.post(0, { t: 'prepare', hash: sha256hex(hello), module: hello });
+    await until(() => s.rewritten.size === 1, 'the rewritten bytes');
+    expect([...s.rewritten.keys()]).toEqual([sha256hex(hello)]);
+    const p = s.start('hello', ['x']);
+    expect((await p.exited).code).toBe(0);
+    expect(s.text(p.pid)).toBe('hello, world\narg 1: x\n');
+    expect(s.rewritten.size).toBe(1);
+    const broken = programs().truncated!;
+    s.driver.post(0, { t: 'prepare', hash: sha256hex(broken), module: broken });
+    const bad = s.start('truncated');
+    expect((await bad.exited).code).toBe(EXIT_CANNOT_START);
+    expect(s.rewritten.size).toBe(1);
+    expect(s.anomalies).toEqual([]);
+  });
+
   it('refuses rewritten bytes of another program, or bytes that are not a rewrite', async () => {
     const s = scheduler();
     const first = s.start('hello');
@@ -84,7 +102,8 @@ describe('Executor: running programs', () => {
     const e = await foreign.exited;
     expect(e.code).toBe(EXIT_CANNOT_START);
     expect(e.message).toMatch(/belongs to another program/);
-    const raw = s.start('hello', [], { rewritten: program('hello') });
+    // (an executor that has hello ready already uses that: a fresh one must read the bytes)
+    const raw = scheduler().start('hello', [], { rewritten: program('hello') });
     expect((await raw.exited).message).toMatch(/not a module rewritten by LSHAPES/);
   });
 

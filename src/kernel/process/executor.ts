@@ -344,6 +344,10 @@ export class Executor {
       this.thaw(msg.spec, msg.image, msg.checked === true);
       return;
     }
+    if (msg.t === 'prepare') {
+      this.rewritten({ hash: msg.hash, module: msg.module }).catch(() => {}); // a start reports it
+      return;
+    }
     if (msg.t === 'freeze' && !this.procs.has(msg.pid)) {
       this.opts.post({ t: 'freeze.failed', pid: msg.pid, reason: 'no such process here' });
       return;
@@ -605,24 +609,29 @@ export class Executor {
     return image;
   }
 
-  private rewritten(spec: ProcessSpec): Promise<RewrittenModule> {
-    if (spec.rewritten) {
-      const bytes = spec.rewritten;
+  /** The program of `spec`, ready to instantiate: loaded or rewritten once per hash (a `prepare`'s still under way is shared). */
+  private rewritten(spec: Pick<ProcessSpec, 'hash' | 'module' | 'rewritten'>): Promise<RewrittenModule> {
+    const once = (make: () => Promise<RewrittenModule>) => {
       let r = this.loaded.get(spec.hash);
       if (!r) {
-        r = loadRewritten(bytes, spec.hash);
+        r = make();
         this.loaded.set(spec.hash, r);
         while (this.loaded.size > LOADED_LIMIT) this.loaded.delete(this.loaded.keys().next().value as string);
         r.catch(() => this.loaded.delete(spec.hash));
       }
-      return r.catch(async (e: unknown) => {
+      return r;
+    };
+    if (spec.rewritten) {
+      const bytes = spec.rewritten;
+      return once(() => loadRewritten(bytes, spec.hash)).catch(async (e: unknown) => {
         // stale or foreign rewritten bytes: rewrite the original when we have it
         if (spec.module) return this.rewrite(spec.module);
         throw e;
       });
     }
-    if (!spec.module) return Promise.reject(new WasmLoadError('no module to run (neither module nor rewritten bytes given)'));
-    return this.rewrite(spec.module);
+    const module = spec.module;
+    if (!module) return Promise.reject(new WasmLoadError('no module to run (neither module nor rewritten bytes given)'));
+    return once(() => this.rewrite(module));
   }
 
   private async rewrite(module: Uint8Array): Promise<RewrittenModule> {

@@ -148,7 +148,13 @@ export type ToExecutor =
    * the host verified the image's checksum already (a migration's target, before it said ready),
    * so the executor does not hash it again while the process stands still.
    */
-  | { t: 'thaw'; spec: ProcessSpec; image: Uint8Array; checked?: boolean };
+  | { t: 'thaw'; spec: ProcessSpec; image: Uint8Array; checked?: boolean }
+  /**
+   * Rewrite (Asyncify) and compile the program of `hash` now, ahead of a `start` or `thaw` of it
+   * here: a process pre-copying to this peer thaws without paying for it. Its bytes come back as
+   * `rewritten` as after any first rewrite; a broken module is only reported by the start.
+   */
+  | { t: 'prepare'; hash: string; module: Uint8Array };
 
 /** Executor → Scheduler. */
 export type FromExecutor =

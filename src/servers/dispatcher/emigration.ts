@@ -165,6 +165,12 @@ export interface PrecopyHost<B> {
    * program run to its end before the freeze).
    */
   expectBytes?(): number | undefined;
+  /**
+   * In a speculation (its own, or one whose messages it took): a checkpoint waits for that to
+   * settle (executor.ts quiesces, up to 2 s), and a process fed speculative messages without
+   * pause never settles while they reach it; the freeze holds them back. Skip to the freeze.
+   */
+  speculating?(): boolean;
 }
 
 /** What an emigration needs from the Scheduler that hosts the process. `H` is a held message. */
@@ -242,7 +248,7 @@ export class Emigration<H, B = unknown> {
     this.startedAt = this.host.now();
     const pc = this.host.precopy;
     const expected = pc?.expectBytes?.();
-    if (!pc || (expected !== undefined && expected < (pc.minBytes ?? PRECOPY_MIN_BYTES))) return this.freezeNow();
+    if (!pc || pc.speculating?.() || (expected !== undefined && expected < (pc.minBytes ?? PRECOPY_MIN_BYTES))) return this.freezeNow();
     this.step = 'checkpoint';
     pc.checkpoint();
     this.cancelTimer = this.host.setTimeout(() => {

@@ -42,6 +42,18 @@ function spy(c: Cluster, peer: SimPeer) {
   };
 }
 
+/** What `peer`'s Scheduler posts to its executors, in order (kind and executor). */
+function posted(c: Cluster, peer: SimPeer): { t: string; executor: number }[] {
+  const exec = (c.schedulerOf(peer) as unknown as { devices: { exec: { post(e: number, m: ToExecutor): void } } }).devices.exec;
+  const post = exec.post.bind(exec);
+  const seen: { t: string; executor: number }[] = [];
+  exec.post = (e, m) => {
+    seen.push({ t: m.t, executor: e });
+    post(e, m);
+  };
+  return seen;
+}
+
 /** Counts the freezes `peer`'s Scheduler asks its executors for. */
 function freezes(c: Cluster, peer: SimPeer): () => number {
   const exec = (c.schedulerOf(peer) as unknown as { devices: { exec: { post(e: number, m: ToExecutor): void } } }).devices.exec;
@@ -122,9 +134,16 @@ describe('pre-copy migration', () => {
     const atTarget = spy(c, t3);
     const atSource = spy(c, b);
     const frozenTimes = freezes(c, b);
+    const toT3 = posted(c, t3);
     const r = await t.request({ kind: 'migrate', pid, to: t3.id });
     expect(r).toMatchObject({ kind: 'migrate.ok', pid, peer: t3.id });
     const ok = r as Extract<typeof r, { kind: 'migrate.ok' }>;
+    // memhog never ran on t3: its executor rewrote it while the base was on its way, not at the thaw (same executor).
+    const prepares = toT3.filter((m) => m.t === 'prepare');
+    const thaw = toT3.findIndex((m) => m.t === 'thaw');
+    expect(prepares).toHaveLength(1);
+    expect(toT3.indexOf(prepares[0]!)).toBeLessThan(thaw);
+    expect(toT3[thaw]!.executor).toBe(prepares[0]!.executor);
     // The base, then the delta, then go: no full image.
     expect(atTarget.kinds(pid)).toEqual(['precopy', 'immigrate.delta', 'immigrate.go']);
     expect(atSource.kinds(pid, t3)).toEqual(['precopy.ok', 'immigrate.ready', 'immigrated']);

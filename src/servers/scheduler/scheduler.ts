@@ -108,6 +108,7 @@ import type { ViewMessage } from '../synchronizer/protocol.ts';
 import type { ClientMessage, ProcessInfo, ProgramStore } from './client.ts';
 import { choosePeer, resolvePeer, type Candidate } from './placement.ts';
 import { ModuleCache } from './module-cache.ts';
+import { originOf } from '../../kernel/speculation/speculation.ts';
 import { MessageLog } from './message-log.ts';
 import { NOREPLY_PORT } from '../../kernel/process/lshapes.ts';
 import { Errno } from '../../kernel/wasi/errno.ts';
@@ -282,6 +283,12 @@ interface Hosted {
   execState: ProcessState;
   /** Leaving this peer. */
   emigration?: Emigration<Held>;
+  /**
+   * Senders whose messages only wait while it is being frozen (the one that made the first wait
+   * would start a dependency on another process's speculation; what they send after it waits too,
+   * so each sender's messages stay in order). Forgotten once its messages reach it again, and at a new move.
+   */
+  freezeHeldFrom?: Set<Pid>;
   /** Ref of the `immigrate` (or of the pre-copy base and its `immigrate.delta`) sent for it. */
   shipRef?: number;
   /** Arrived by `immigrate` and go; the executor has not reported its first state yet. */
@@ -373,6 +380,8 @@ export class SchedulerServer implements Server {
   private readonly watchers = new Map<string, Address>();
   private readonly modules = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
   private readonly rewritten = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
+  /** Programs an executor was asked to rewrite ahead of a thaw (`prepare`), by hash: that executor, until its `rewritten` comes. */
+  private readonly preparing = new Map<string, number>();
   /** Starts whose module is being checked against its hash. */
   private readonly checking = new Set<Pid>();
   private view: ViewMessage | undefined;
@@ -1230,6 +1239,13 @@ export class SchedulerServer implements Server {
     this.tableChanged();
   }
 
+  /** The executor a `prepare` of `hash` went to (once: its rewrite may have failed, or it announced that program before). */
+  private preparedOn(hash: string): number | undefined {
+    const executor = this.preparing.get(hash);
+    this.preparing.delete(hash);
+    return executor;
+  }
+
   private leastBusyExecutor(count: number): number {
     const busy = new Array<number>(count).fill(0);
     for (const h of this.hosted.values()) if (h.info.state !== 'EXITED') busy[h.executor]!++;
@@ -1241,6 +1257,7 @@ export class SchedulerServer implements Server {
   private fromExecutor(executor: number, msg: FromExecutor): void {
     if (msg.t === 'rewritten') {
       this.rewritten.set(msg.hash, msg.bytes);
+      this.preparing.delete(msg.hash);
       return;
     }
     if (msg.t === 'fs') {
@@ -1468,9 +1485,10 @@ export class SchedulerServer implements Server {
         // Still running here while the executor quiesces it for the freeze (executor.ts): its
         // speculation settles only with these. The held copy goes where it runs next; one the
         // image took already is a repeat there, dropped by its seq.
-        if (h.emigration.phase === 'freezing' && msg.kind === 'deliver' && msg.seq !== undefined) this.toExecutorOf(h, msg);
+        if (h.emigration.phase === 'freezing' && msg.kind === 'deliver' && msg.seq !== undefined && this.settlesWith(h, msg)) this.toExecutorOf(h, msg);
         return 'held';
       }
+      h.freezeHeldFrom = undefined;
       // Not running yet: its executor's copy may still be stopped (a thaw that fails).
       if (h.arriving) return h.arriving.held.push(msg), 'held';
       if (h.replay && msg.kind === 'deliver' && !msg.replay) return h.replay.held.push(msg), 'held';
@@ -1501,8 +1519,11 @@ export class SchedulerServer implements Server {
         return;
       case 'kill':
         return exec.post(h.executor, { t: 'kill', pid, reason: msg.reason });
-      case 'deliver':
-        if (msg.deps) this.specs.deliveredTo(pid, msg.deps);
+      case 'deliver': {
+        // Held a while (a move, a replay) its speculations may have ended meanwhile: as on arrival.
+        const f = this.specs.filter(msg.deps);
+        if (f.drop) return;
+        if (f.deps) this.specs.deliveredTo(pid, f.deps);
         return exec.post(h.executor, {
           t: 'deliver',
           pid,
@@ -1511,8 +1532,9 @@ export class SchedulerServer implements Server {
           token: msg.token,
           data: msg.data,
           ...(msg.seq !== undefined ? { seq: msg.seq } : {}),
-          ...(msg.deps ? { deps: msg.deps } : {}),
+          ...(f.deps ? { deps: f.deps } : {}),
         });
+      }
       case 'spec.resolved':
         return exec.post(h.executor, { t: 'spec.resolved', id: msg.id, ok: msg.ok });
       default:
@@ -1612,6 +1634,21 @@ export class SchedulerServer implements Server {
       }
     }
     this.emigrate(pid, to, done);
+  }
+
+  /**
+   * Whether a delivery that came while `h` is frozen also goes to its executor now. Not one that
+   * depends on another process's speculation: taking it would open a level, and a receiver fed
+   * such records without pause (journal's replica) never settles for its freeze. It waits with
+   * the held ones (its seq not taken here, it is new where the process runs next), and so does
+   * whatever its sender sends after it (in order).
+   */
+  private settlesWith(h: Hosted, msg: Extract<ForProcess, { kind: 'deliver' }>): boolean {
+    const from = h.freezeHeldFrom;
+    if (from?.has(msg.from)) return false;
+    if (!msg.deps?.some((d) => originOf(d) !== h.info.pid)) return true;
+    (h.freezeHeldFrom ??= new Set()).add(msg.from);
+    return false;
   }
 
   /** Runs `then` when the move (or child start) of `pid` in progress ends, or `giveUp` after `ms`. */
@@ -1765,6 +1802,7 @@ export class SchedulerServer implements Server {
           },
           // Not loaded yet: a fresh image, as small as its program's data (a freeze catches it before it runs at all).
           expectBytes: () => (host.loaded ? (host.imageBytes ?? this.imageSizes.get(host.hash)) : 0),
+          speculating: () => (host.info.speculation?.depth ?? 0) > 0 || this.specs.depsOf(pid).length > 0,
         }
       : undefined;
     const e: Emigration<Held, DeltaBase> = new Emigration<Held, DeltaBase>(pid, to, {
@@ -1844,6 +1882,7 @@ export class SchedulerServer implements Server {
       ...(precopy ? { precopy } : {}),
     });
     host.emigration = e;
+    host.freezeHeldFrom = undefined;
     host.info.state = 'MIGRATING';
     this.tableChanged();
     e.start();
@@ -1859,8 +1898,16 @@ export class SchedulerServer implements Server {
     this.specs.moved(pid, to);
     for (const m of held) {
       if (m.to !== 'peer') continue; // replies: it asks again there
-      this.toPeer(to, m.msg);
-      if (m.msg.kind === 'deliver' && m.msg.deps) this.specs.sentTo(to, m.msg.deps);
+      let msg = m.msg;
+      if (msg.kind === 'deliver' && msg.deps) {
+        // Its speculations may have ended while it was held (their word came here, not there).
+        const f = this.specs.filter(msg.deps);
+        if (f.drop) continue;
+        const { deps: _deps, ...rest } = msg;
+        msg = f.deps ? { ...rest, deps: f.deps } : rest;
+        if (f.deps) this.specs.sentTo(to, f.deps);
+      }
+      this.toPeer(to, msg);
     }
     const s = this.spawned.get(pid);
     if (s && !s.outcome) s.host = to;
@@ -1981,6 +2028,12 @@ export class SchedulerServer implements Server {
     const why = this.bases.keep({ from, ref, pid, hash: msg.hash, module: msg.module, image: r.image, sha: r.sha, cpuMs: r.cpuMs });
     if (why) return refuse(why);
     this.toPeer(from, { kind: 'precopy.ok', ref, pid });
+    // Its program never ran here: rewritten now, while it still runs there, not once it is frozen.
+    if (!this.rewritten.get(msg.hash) && !this.preparing.has(msg.hash)) {
+      const executor = this.leastBusyExecutor(exec.count);
+      this.preparing.set(msg.hash, executor);
+      exec.post(executor, { t: 'prepare', hash: msg.hash, module: msg.module });
+    }
   }
 
   /** Drops a process on its way here, never run; `bounce`: what was held for it goes back to its sender. */
@@ -2033,7 +2086,8 @@ export class SchedulerServer implements Server {
         moves: msg.moves,
         ...(msg.parent ? { parent: msg.parent } : {}),
       },
-      executor: this.leastBusyExecutor(exec.count),
+      // The executor rewriting its program (a pre-copy asked), if that is not done yet.
+      executor: this.preparedOn(msg.hash) ?? this.leastBusyExecutor(exec.count),
       client: msg.client,
       spawner: inc.spawner ?? msg.spawner,
       hash: msg.hash,
