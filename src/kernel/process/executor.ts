@@ -345,7 +345,12 @@ export class Executor {
       return;
     }
     if (msg.t === 'prepare') {
-      this.rewritten({ hash: msg.hash, module: msg.module }).catch(() => {}); // a start reports it
+      // Answered with the bytes even if announced before (the host's cache may have dropped them);
+      // a broken module is answered by nothing here: its start reports it.
+      this.rewritten({ hash: msg.hash, module: msg.module }).then(
+        (r) => this.opts.post({ t: 'rewritten', hash: r.hash, bytes: r.bytes }),
+        () => {},
+      );
       return;
     }
     if (msg.t === 'freeze' && !this.procs.has(msg.pid)) {

@@ -151,8 +151,8 @@ export type ToExecutor =
   | { t: 'thaw'; spec: ProcessSpec; image: Uint8Array; checked?: boolean }
   /**
    * Rewrite (Asyncify) and compile the program of `hash` now, ahead of a `start` or `thaw` of it
-   * here: a process pre-copying to this peer thaws without paying for it. Its bytes come back as
-   * `rewritten` as after any first rewrite; a broken module is only reported by the start.
+   * here: a process pre-copying to this peer thaws without paying for it. Answered by `rewritten`
+   * (even if announced before); a broken module is not answered: its start reports it.
    */
   | { t: 'prepare'; hash: string; module: Uint8Array };
 

@@ -171,6 +171,8 @@ const RECENT_EXIT_MS = FORWARD_MS;
  * PARENT_RESTART_GRACE_MS of the crash being noticed (host-gone grace, immigrate, thaw, slack).
  */
 export const messageLogMs = (checkpointEveryMs: number) => 2 * checkpointEveryMs + PARENT_RESTART_GRACE_MS;
+/** A pre-copy's base is acknowledged after at most this long when its program is being rewritten here (else once it is ready). */
+const PREPARE_WAIT_MS = 10_000;
 /** A restarted process's new messages wait this long at most for every peer's `restarted.done` (its old ones go first). */
 export const REPLAY_WAIT_MS = 10_000;
 /** How often a peer considers moving a process to a less loaded one. */
@@ -381,7 +383,7 @@ export class SchedulerServer implements Server {
   private readonly modules = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
   private readonly rewritten = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
   /** Programs an executor was asked to rewrite ahead of a thaw (`prepare`), by hash: that executor, until its `rewritten` comes. */
-  private readonly preparing = new Map<string, number>();
+  private readonly preparing = new Map<string, { executor: number; done: Promise<void>; waiters: (() => void)[] }>();
   /** Starts whose module is being checked against its hash. */
   private readonly checking = new Set<Pid>();
   private view: ViewMessage | undefined;
@@ -1239,11 +1241,9 @@ export class SchedulerServer implements Server {
     this.tableChanged();
   }
 
-  /** The executor a `prepare` of `hash` went to (once: its rewrite may have failed, or it announced that program before). */
+  /** The executor a `prepare` of `hash` went to, while its answer is awaited (its rewrite is under way there). */
   private preparedOn(hash: string): number | undefined {
-    const executor = this.preparing.get(hash);
-    this.preparing.delete(hash);
-    return executor;
+    return this.preparing.get(hash)?.executor;
   }
 
   private leastBusyExecutor(count: number): number {
@@ -1257,7 +1257,9 @@ export class SchedulerServer implements Server {
   private fromExecutor(executor: number, msg: FromExecutor): void {
     if (msg.t === 'rewritten') {
       this.rewritten.set(msg.hash, msg.bytes);
+      const p = this.preparing.get(msg.hash);
       this.preparing.delete(msg.hash);
+      for (const w of p?.waiters ?? []) w();
       return;
     }
     if (msg.t === 'fs') {
@@ -2027,13 +2029,33 @@ export class SchedulerServer implements Server {
     }
     const why = this.bases.keep({ from, ref, pid, hash: msg.hash, module: msg.module, image: r.image, sha: r.sha, cpuMs: r.cpuMs });
     if (why) return refuse(why);
-    this.toPeer(from, { kind: 'precopy.ok', ref, pid });
-    // Its program never ran here: rewritten now, while it still runs there, not once it is frozen.
-    if (!this.rewritten.get(msg.hash) && !this.preparing.has(msg.hash)) {
+    // Its program never ran here: rewritten now, while it still runs there, and the base acknowledged
+    // (so the freeze asked) only then: a rewrite (~1.5 s in a tab) would otherwise be downtime.
+    await this.prepared(msg.hash, msg.module);
+    if (this.bases.holds(pid, from, ref)) this.toPeer(from, { kind: 'precopy.ok', ref, pid });
+  }
+
+  /**
+   * Resolves once an executor here has the program of `hash` ready (asked to `prepare` it when
+   * this peer has not its rewritten bytes), or after PREPARE_WAIT_MS (a broken program is not
+   * answered: its thaw reports it).
+   */
+  private prepared(hash: string, module: Uint8Array): Promise<void> {
+    const exec = this.devices.exec;
+    if (!exec || exec.count === 0 || this.rewritten.get(hash)) return Promise.resolve();
+    let p = this.preparing.get(hash);
+    if (!p) {
       const executor = this.leastBusyExecutor(exec.count);
-      this.preparing.set(msg.hash, executor);
-      exec.post(executor, { t: 'prepare', hash: msg.hash, module: msg.module });
+      const waiters: (() => void)[] = [];
+      const done = new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        this.devices.clock.setTimeout(resolve, PREPARE_WAIT_MS);
+      });
+      p = { executor, done, waiters };
+      this.preparing.set(hash, p);
+      exec.post(executor, { t: 'prepare', hash, module });
     }
+    return p.done;
   }
 
   /** Drops a process on its way here, never run; `bounce`: what was held for it goes back to its sender. */
