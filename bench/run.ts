@@ -142,7 +142,7 @@ if (wanted('dispatcher')) {
   ]);
   const migrationTable = table([
     ['Dispatcher: `migrate` of `memhog` between two tabs (ms, median)', ...migration.map((r) => kib(r.heapKiB * 1024))],
-    ['frozen (downtime): freeze request → thawed on the other tab (median of the hops there and back; the first is cold)', ...migration.map((r) => (r.hops ? `${f(r.freezeMs, 0)} (${r.hops} hops)` : '—'))],
+    ['frozen (downtime): freeze request → thawed on the other tab (median of the hops there and back)', ...migration.map((r) => (r.hops ? `${f(r.freezeMs, 0)} (${r.hops} hops)` : '—'))],
     ['  of it: snapshot / delta packed / shipped and checked / go → running', ...migration.map((r) => (r.hops ? [r.phases.freeze, r.phases.pack, r.phases.check, r.phases.thaw].map((x) => f(x, 0)).join(' / ') : '—'))],
     ['shipped while frozen (KiB; the delta against the pre-copied base)', ...migration.map((r) => (r.hops ? String(r.frozenKiB) : '—'))],
     ['first hop, downtime (for 900 KiB, the first run of memhog on that tab)', ...migration.map((r) => (r.hops ? f(r.firstMs, 0) : '—'))],
