@@ -10,7 +10,8 @@
 // until the new one is complete. A load takes the valid slot with the higher sequence; a slot a
 // crash or a concurrent writer left half-written fails its checksum and is passed over (load
 // throws only when there are slot files and none is usable). A slot whose data cannot be read (its
-// writer's peer died before the sync, holding the only copy of its blocks) is passed over too. So a save replaces the checkpoint
+// writer's peer died before the sync, holding the only copy of its blocks) is passed over too.
+// So a save replaces the checkpoint
 // atomically, as writing a temp file and renaming it over the old one would, without rename's
 // cost here: in the cluster filesystem a rename over a file sends the old file to the trash,
 // which every checkpoint (every few seconds, per process) would fill until a person empties it.
