@@ -345,10 +345,12 @@ export class Executor {
       return;
     }
     if (msg.t === 'prepare') {
-      // Answered with the bytes even if announced before (the host's cache may have dropped them);
-      // a broken module is answered by nothing here: its start reports it.
+      // Answered with the bytes even if announced before (the host's cache may have dropped
+      // them): by the rewrite, or here when it was done already. A broken module is answered
+      // by nothing here: its start reports it.
+      this.announced.delete(msg.hash);
       this.rewritten({ hash: msg.hash, module: msg.module }).then(
-        (r) => this.opts.post({ t: 'rewritten', hash: r.hash, bytes: r.bytes }),
+        (r) => this.announce(r),
         () => {},
       );
       return;
@@ -643,11 +645,15 @@ export class Executor {
     const options: Parameters<typeof rewriteModule>[1] = { maxMemoryBytes: this.maxMemoryBytes };
     if (this.opts.sha256) options.sha256 = this.opts.sha256;
     const r = await rewriteModule(module, options);
-    if (!this.announced.has(r.hash)) {
-      this.announced.add(r.hash);
-      this.opts.post({ t: 'rewritten', hash: r.hash, bytes: r.bytes });
-    }
+    this.announce(r);
     return r;
+  }
+
+  /** Tells the host a program's rewritten bytes, once (it skips the rewrite next time). */
+  private announce(r: RewrittenModule): void {
+    if (this.announced.has(r.hash)) return;
+    this.announced.add(r.hash);
+    this.opts.post({ t: 'rewritten', hash: r.hash, bytes: r.bytes });
   }
 
   /** New host modules for an instance of the process (they become its current ones). */

@@ -56,14 +56,8 @@ function posted(c: Cluster, peer: SimPeer): { t: string; executor: number }[] {
 
 /** Counts the freezes `peer`'s Scheduler asks its executors for. */
 function freezes(c: Cluster, peer: SimPeer): () => number {
-  const exec = (c.schedulerOf(peer) as unknown as { devices: { exec: { post(e: number, m: ToExecutor): void } } }).devices.exec;
-  const post = exec.post.bind(exec);
-  let n = 0;
-  exec.post = (e, m) => {
-    if (m.t === 'freeze') n++;
-    post(e, m);
-  };
-  return () => n;
+  const seen = posted(c, peer);
+  return () => seen.filter((m) => m.t === 'freeze').length;
 }
 
 /**

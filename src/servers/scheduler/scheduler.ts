@@ -288,7 +288,7 @@ interface Hosted {
   /**
    * Senders whose messages only wait while it is being frozen (the one that made the first wait
    * would start a dependency on another process's speculation; what they send after it waits too,
-   * so each sender's messages stay in order). Forgotten once its messages reach it again, and at a new move.
+   * so each sender's messages stay in order). Reset when a move starts and when a freeze fails.
    */
   freezeHeldFrom?: Set<Pid>;
   /** Ref of the `immigrate` (or of the pre-copy base and its `immigrate.delta`) sent for it. */
@@ -383,7 +383,7 @@ export class SchedulerServer implements Server {
   private readonly modules = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
   private readonly rewritten = new ModuleCache(MODULE_CACHE_BYTES / 2, (h) => this.inUse(h));
   /** Programs an executor was asked to rewrite ahead of a thaw (`prepare`), by hash: that executor, until its `rewritten` comes. */
-  private readonly preparing = new Map<string, { executor: number; done: Promise<void>; waiters: (() => void)[] }>();
+  private readonly preparing = new Map<string, { executor: number; done: Promise<void>; resolve: () => void }>();
   /** Starts whose module is being checked against its hash. */
   private readonly checking = new Set<Pid>();
   private view: ViewMessage | undefined;
@@ -947,11 +947,9 @@ export class SchedulerServer implements Server {
         this.recentSenders.set(msg.from, origin);
         if (this.recentSenders.size > RECENT_SENDERS) this.recentSenders.delete(this.recentSenders.keys().next().value!);
         // A message depending on a cancelled speculation was never sent, as far as anyone can tell.
-        const f = this.specs.filter(msg.deps);
-        if (f.drop) return;
-        const { deps: _deps, ...rest } = msg;
-        const m = { ...rest, origin, ...(f.deps ? { deps: f.deps } : {}) };
-        if (this.forProcess(msg.pid, m) === 'none') {
+        const known = this.withOutcomes(msg);
+        if (!known) return;
+        if (this.forProcess(msg.pid, { ...known, origin }) === 'none') {
           // A call to a process that is gone would wait forever: tell the caller.
           if (msg.token !== 0 && !msg.port.startsWith('#')) {
             this.toPeer(origin, { kind: 'deliver', pid: msg.from, port: NOREPLY_PORT + msg.token, from: msg.pid, token: 0, data: new Uint8Array(0) });
@@ -1257,9 +1255,8 @@ export class SchedulerServer implements Server {
   private fromExecutor(executor: number, msg: FromExecutor): void {
     if (msg.t === 'rewritten') {
       this.rewritten.set(msg.hash, msg.bytes);
-      const p = this.preparing.get(msg.hash);
+      this.preparing.get(msg.hash)?.resolve();
       this.preparing.delete(msg.hash);
-      for (const w of p?.waiters ?? []) w();
       return;
     }
     if (msg.t === 'fs') {
@@ -1490,7 +1487,6 @@ export class SchedulerServer implements Server {
         if (h.emigration.phase === 'freezing' && msg.kind === 'deliver' && msg.seq !== undefined && this.settlesWith(h, msg)) this.toExecutorOf(h, msg);
         return 'held';
       }
-      h.freezeHeldFrom = undefined;
       // Not running yet: its executor's copy may still be stopped (a thaw that fails).
       if (h.arriving) return h.arriving.held.push(msg), 'held';
       if (h.replay && msg.kind === 'deliver' && !msg.replay) return h.replay.held.push(msg), 'held';
@@ -1523,18 +1519,18 @@ export class SchedulerServer implements Server {
         return exec.post(h.executor, { t: 'kill', pid, reason: msg.reason });
       case 'deliver': {
         // Held a while (a move, a replay) its speculations may have ended meanwhile: as on arrival.
-        const f = this.specs.filter(msg.deps);
-        if (f.drop) return;
-        if (f.deps) this.specs.deliveredTo(pid, f.deps);
+        const m = this.withOutcomes(msg);
+        if (!m) return;
+        if (m.deps) this.specs.deliveredTo(pid, m.deps);
         return exec.post(h.executor, {
           t: 'deliver',
           pid,
-          port: msg.port,
-          from: msg.from,
-          token: msg.token,
-          data: msg.data,
-          ...(msg.seq !== undefined ? { seq: msg.seq } : {}),
-          ...(f.deps ? { deps: f.deps } : {}),
+          port: m.port,
+          from: m.from,
+          token: m.token,
+          data: m.data,
+          ...(m.seq !== undefined ? { seq: m.seq } : {}),
+          ...(m.deps ? { deps: m.deps } : {}),
         });
       }
       case 'spec.resolved':
@@ -1542,6 +1538,18 @@ export class SchedulerServer implements Server {
       default:
         return;
     }
+  }
+
+  /**
+   * `msg` with the speculation outcomes known here applied: committed deps dropped; undefined
+   * when it depends on a cancelled one (the send never happened, as far as anyone can tell).
+   */
+  private withOutcomes<M extends { deps?: SpecId[] }>(msg: M): M | undefined {
+    const f = this.specs.filter(msg.deps);
+    if (f.drop) return undefined;
+    if (f.deps?.length === msg.deps?.length) return msg;
+    const { deps: _deps, ...rest } = msg;
+    return (f.deps ? { ...rest, deps: f.deps } : rest) as M;
   }
 
   /** Where a process that moved away from here went, while what arrives for it is still forwarded. */
@@ -1813,6 +1821,7 @@ export class SchedulerServer implements Server {
       freeze: () => exec.post(host.executor, { t: 'freeze', pid }),
       busy: () => host.spawning > 0,
       release: (held) => {
+        host.freezeHeldFrom = undefined;
         // A freeze that failed: it runs here, in the same executor, and gets what came meanwhile.
         for (const m of held) {
           if (m.to === 'peer') this.forProcess(pid, m.msg as ForProcess);
@@ -1900,15 +1909,10 @@ export class SchedulerServer implements Server {
     this.specs.moved(pid, to);
     for (const m of held) {
       if (m.to !== 'peer') continue; // replies: it asks again there
-      let msg = m.msg;
-      if (msg.kind === 'deliver' && msg.deps) {
-        // Its speculations may have ended while it was held (their word came here, not there).
-        const f = this.specs.filter(msg.deps);
-        if (f.drop) continue;
-        const { deps: _deps, ...rest } = msg;
-        msg = f.deps ? { ...rest, deps: f.deps } : rest;
-        if (f.deps) this.specs.sentTo(to, f.deps);
-      }
+      // Its speculations may have ended while it was held (their word came here, not there).
+      const msg = m.msg.kind === 'deliver' ? this.withOutcomes(m.msg) : m.msg;
+      if (!msg) continue;
+      if (msg.kind === 'deliver' && msg.deps) this.specs.sentTo(to, msg.deps);
       this.toPeer(to, msg);
     }
     const s = this.spawned.get(pid);
@@ -2046,12 +2050,10 @@ export class SchedulerServer implements Server {
     let p = this.preparing.get(hash);
     if (!p) {
       const executor = this.leastBusyExecutor(exec.count);
-      const waiters: (() => void)[] = [];
-      const done = new Promise<void>((resolve) => {
-        waiters.push(resolve);
-        this.devices.clock.setTimeout(resolve, PREPARE_WAIT_MS);
-      });
-      p = { executor, done, waiters };
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.devices.clock.setTimeout(resolve, PREPARE_WAIT_MS);
+      p = { executor, done, resolve };
       this.preparing.set(hash, p);
       exec.post(executor, { t: 'prepare', hash, module });
     }
