@@ -26,6 +26,10 @@ export interface ClusterProc {
   started: Promise<boolean>;
   /** The last speculation counters reported. */
   spec?: SpeculationStats;
+  /**
+   * Deepest speculation seen: read from the executor at every message of the process (the
+   * rate-limited state reports alone can miss a short-lived level on a loaded machine).
+   */
   maxDepth: number;
 }
 
@@ -157,6 +161,7 @@ export class SpecCluster {
       return;
     }
     if (p.exit) this.anomalies.push(`${msg.t} after the exit of ${msg.pid}`);
+    p.maxDepth = Math.max(p.maxDepth, this.driver.executors[executor]!.speculation(msg.pid)?.depth ?? 0);
     const r = this.resolvers.get(msg.pid)!;
     switch (msg.t) {
       case 'out':
