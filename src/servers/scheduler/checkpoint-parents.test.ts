@@ -7,7 +7,7 @@ import { buildPrograms } from '../../kernel/wasi/test-programs.ts';
 import { filesOf } from '../../host/common/boot.ts';
 import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import type { ProcessInfo } from './client.ts';
-import { simCluster, steadyCheckpoint, type Terminal } from './test-cluster.ts';
+import { runJournal, simCluster, steadyCheckpoint, type Terminal } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -37,11 +37,7 @@ describe('checkpoints of parents', () => {
     const t = terminal(a);
     const store = new CheckpointStore(filesOf(a.kernel).fs);
     const ARGS = ['300', '20', p3.id.slice(0, 8)];
-    const run = async () => {
-      const r = await t.request({ kind: 'run', name: 'journal', args: ARGS, on: b.id, speculation: 'off' });
-      if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
-      return r.pid;
-    };
+    const run = () => runJournal(t, ARGS, b);
     const uncrashed = await run();
     expect(await pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
     expect(t.exit(uncrashed)).toMatchObject({ code: 0 });

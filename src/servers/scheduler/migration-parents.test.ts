@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildPrograms } from '../../kernel/wasi/test-programs.ts';
 import type { PeerMessage } from './protocol.ts';
-import { simCluster, type Terminal } from './test-cluster.ts';
+import { runJournal, simCluster, type Terminal } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -101,12 +101,8 @@ describe('a parent moves with its children', () => {
     const [a, b, c] = peers as [(typeof peers)[0], (typeof peers)[0], (typeof peers)[0]];
     const t = terminal(a);
     const ARGS = ['400', '20', c.id.slice(0, 8)];
-    // Without Fork On Wait: a process in the middle of a speculation cannot be frozen, and journal is always in one.
-    const run = async () => {
-      const r = await t.request({ kind: 'run', name: 'journal', args: ARGS, on: b.id, speculation: 'off' });
-      if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
-      return r.pid;
-    };
+    // Without Fork On Wait: this test is about the parent's records moving, not about quiesce.
+    const run = () => runJournal(t, ARGS, b);
     const unmoved = await run();
     expect(await pump(() => !!t.exit(unmoved), 200_000)).toBe(true);
     expect(t.exit(unmoved)).toMatchObject({ code: 0 });

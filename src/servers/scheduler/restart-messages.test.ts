@@ -12,7 +12,7 @@ import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import { LshapesHost } from '../../kernel/process/lshapes.ts';
 import type { KernelRequest } from '../../kernel/process/protocol.ts';
 import type { PeerMessage } from './protocol.ts';
-import { simCluster, steadyCheckpoint } from './test-cluster.ts';
+import { runJournal, simCluster, steadyCheckpoint } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -57,20 +57,29 @@ function holdCallsAfter(c: Cluster, peer: SimPeer, n: number) {
   return c.intercept(peer, (m) => m.kind === 'deliver' && m.port === 'ball' && !m.replay && ++seen > n);
 }
 
+/**
+ * A 3-peer cluster where ping on the second peer plays 30 rounds against pong on the third, run
+ * once to the end: `want` is the output a run with a crash in it must still show.
+ */
+async function pingPongReference(seed: string) {
+  const c = await simCluster(3, { scheduler: OPTS, seed });
+  const [a, b, p3] = c.peers as [SimPeer, SimPeer, SimPeer];
+  const replays = spyReplays(c);
+  const t = c.terminal(a);
+  const store = new CheckpointStore(filesOf(a.kernel).fs);
+  const ARGS = ['30', '--on', p3.id.slice(0, 8)];
+  const uncrashed = await t.run('ping', ARGS, { on: b });
+  expect(await c.pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
+  expect(t.exit(uncrashed)).toMatchObject({ code: 0 });
+  const want = masked(t.shown(uncrashed));
+  expect(want).toMatch(/^pong 1\n(.|\n)*pong 30\n30 round trips, avg T ms\npong exited with 0\n$/);
+  return { c, b, p3, replays, t, store, ARGS, want };
+}
+
 describe('a restarted process loses no message', () => {
   test('pong (callee) restarted: calls its dead copy answered after the checkpoint are sent again; ping gets every answer once, output identical', async () => {
-    const c = await simCluster(3, { scheduler: OPTS, seed: 'replay-pong' });
-    const { peers, pump, terminal, crash, intercept, findRow } = c;
-    const [a, b, p3] = peers as [SimPeer, SimPeer, SimPeer];
-    const replays = spyReplays(c);
-    const t = terminal(a);
-    const store = new CheckpointStore(filesOf(a.kernel).fs);
-    const ARGS = ['30', '--on', p3.id.slice(0, 8)];
-    const uncrashed = await t.run('ping', ARGS, { on: b });
-    expect(await pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
-    expect(t.exit(uncrashed)).toMatchObject({ code: 0 });
-    const want = masked(t.shown(uncrashed));
-    expect(want).toMatch(/^pong 1\n(.|\n)*pong 30\n30 round trips, avg T ms\npong exited with 0\n$/);
+    const { c, b, p3, replays, t, store, ARGS, want } = await pingPongReference('replay-pong');
+    const { pump, crash, findRow } = c;
 
     // ping's sixth call waits at pong's host: pong blocks in recv, and is checkpointed so.
     const held = holdCallsAfter(c, p3, 5);
@@ -99,16 +108,8 @@ describe('a restarted process loses no message', () => {
   }, 300_000);
 
   test('ping (caller, a parent) restarted after more calls were answered: the replies come again and answer its repeated calls; output identical', async () => {
-    const c = await simCluster(3, { scheduler: OPTS, seed: 'replay-ping' });
-    const { peers, pump, terminal, crash, intercept, findRow } = c;
-    const [a, b, p3] = peers as [SimPeer, SimPeer, SimPeer];
-    const replays = spyReplays(c);
-    const t = terminal(a);
-    const store = new CheckpointStore(filesOf(a.kernel).fs);
-    const ARGS = ['30', '--on', p3.id.slice(0, 8)];
-    const uncrashed = await t.run('ping', ARGS, { on: b });
-    expect(await pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
-    const want = masked(t.shown(uncrashed));
+    const { c, b, p3, replays, t, store, ARGS, want } = await pingPongReference('replay-ping');
+    const { pump, crash, findRow } = c;
 
     // ping blocks in its sixth call, held at pong's host, and is checkpointed so (with pong's record).
     const held = holdCallsAfter(c, p3, 5);
@@ -141,11 +142,7 @@ describe('a restarted process loses no message', () => {
     const t = terminal(a);
     const store = new CheckpointStore(filesOf(a.kernel).fs);
     const ARGS = ['300', '20', p3.id.slice(0, 8)];
-    const run = async () => {
-      const r = await t.request({ kind: 'run', name: 'journal', args: ARGS, on: b.id, speculation: 'off' });
-      if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
-      return r.pid;
-    };
+    const run = () => runJournal(t, ARGS, b);
     const uncrashed = await run();
     expect(await pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
     expect(t.exit(uncrashed)).toMatchObject({ code: 0 });

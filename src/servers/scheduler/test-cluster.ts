@@ -257,3 +257,10 @@ export async function steadyCheckpoint(c: Awaited<ReturnType<typeof simCluster>>
   }
   return undefined;
 }
+
+/** Starts `journal <args>` from `t` on `on` with speculation off (the tests that crash or move its writer); its pid. */
+export async function runJournal(t: Terminal, args: string[], on: SimPeer): Promise<string> {
+  const r = await t.request({ kind: 'run', name: 'journal', args, on: on.id, speculation: 'off' });
+  if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
+  return r.pid;
+}
