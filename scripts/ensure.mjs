@@ -76,6 +76,9 @@ const isDebian = () => existsSync('/etc/debian_version');
  * an EnsureError that says which command to run. Returns the first probe file found.
  * Later: ensureDebianPackages(['clang', 'lld', 'wasi-libc'], ['/usr/bin/clang']).
  */
+/** Seconds apt-get waits for another apt-get's dpkg lock (two installs started side by side) instead of failing. */
+const LOCK_WAIT_S = 600;
+
 export function ensureDebianPackages(pkgs, probeFiles, hint = '') {
   const found = () => probeFiles.find((f) => existsSync(f));
   if (found()) return found();
@@ -83,7 +86,7 @@ export function ensureDebianPackages(pkgs, probeFiles, hint = '') {
   if (isRoot() && isDebian()) {
     console.log(`ensure: installing ${list} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    if (run('apt-get', ['update'], { env }) === 0 && run('apt-get', ['install', '-y', ...pkgs], { env }) === 0 && found()) {
+    if (run('apt-get', ['update'], { env }) === 0 && run('apt-get', ['-o', `DPkg::Lock::Timeout=${LOCK_WAIT_S}`, 'install', '-y', ...pkgs], { env }) === 0 && found()) {
       return found();
     }
     throw new EnsureError(`apt-get install -y ${list} failed`);
