@@ -70,15 +70,15 @@ export class EnsureError extends Error {}
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 const isDebian = () => existsSync('/etc/debian_version');
 
+/** Seconds apt-get waits for another apt-get's dpkg lock (two installs started side by side) instead of failing. */
+const LOCK_WAIT_S = 600;
+
 /**
  * Make sure Debian packages are installed, judged by files they provide (probeFiles: any one
  * present is enough). Installs them with apt-get when we are root on Debian; otherwise throws
  * an EnsureError that says which command to run. Returns the first probe file found.
  * Later: ensureDebianPackages(['clang', 'lld', 'wasi-libc'], ['/usr/bin/clang']).
  */
-/** Seconds apt-get waits for another apt-get's dpkg lock (two installs started side by side) instead of failing. */
-const LOCK_WAIT_S = 600;
-
 export function ensureDebianPackages(pkgs, probeFiles, hint = '') {
   const found = () => probeFiles.find((f) => existsSync(f));
   if (found()) return found();
