@@ -77,7 +77,7 @@ const LOCK_WAIT_S = 600;
  * Make sure Debian packages are installed, judged by files they provide (probeFiles: any one
  * present is enough). Installs them with apt-get when we are root on Debian; otherwise throws
  * an EnsureError that says which command to run. Returns the first probe file found.
- * Later: ensureDebianPackages(['clang', 'lld', 'wasi-libc'], ['/usr/bin/clang']).
+ * build-programs.mjs: ensureDebianPackages(['clang', 'lld', 'wasi-libc'], ...).
  */
 export function ensureDebianPackages(pkgs, probeFiles, hint = '') {
   const found = () => probeFiles.find((f) => existsSync(f));
