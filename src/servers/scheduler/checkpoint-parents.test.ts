@@ -7,7 +7,7 @@ import { buildPrograms } from '../../kernel/wasi/test-programs.ts';
 import { filesOf } from '../../host/common/boot.ts';
 import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import type { ProcessInfo } from './client.ts';
-import { runJournal, simCluster, steadyCheckpoint, type Terminal } from './test-cluster.ts';
+import { simCluster, steadyCheckpoint, type Terminal } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -37,7 +37,7 @@ describe('checkpoints of parents', () => {
     const t = terminal(a);
     const store = new CheckpointStore(filesOf(a.kernel).fs);
     const ARGS = ['300', '20', p3.id.slice(0, 8)];
-    const run = () => runJournal(t, ARGS, b);
+    const run = () => t.run('journal', ARGS, { on: b, speculation: 'off' });
     const uncrashed = await run();
     expect(await pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
     expect(t.exit(uncrashed)).toMatchObject({ code: 0 });
@@ -114,9 +114,7 @@ describe('checkpoints of parents', () => {
     const t = terminal(a);
     const [, , p3] = peers as [(typeof peers)[0], (typeof peers)[0], (typeof peers)[0]];
     // journal's replica waits on p3 for records (a child that would run on forever without its parent).
-    const r = await t.request({ kind: 'run', name: 'journal', args: ['1000000', '20', p3.id.slice(0, 8)], on: b.id, speculation: 'off' });
-    if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
-    const pid = r.pid;
+    const pid = await t.run('journal', ['1000000', '20', p3.id.slice(0, 8)], { on: b, speculation: 'off' });
     expect(await pump(() => t.raw(pid).includes('record 100 acknowledged'), 200_000)).toBe(true);
     const parts = (await findRows(c, t, (r) => r.parent === pid && r.state !== 'EXITED', 1))!.map((r) => r.pid);
     expect(parts).toHaveLength(1);

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildPrograms } from '../../kernel/wasi/test-programs.ts';
 import type { PeerMessage } from './protocol.ts';
-import { runJournal, simCluster, type Terminal } from './test-cluster.ts';
+import { simCluster, type Terminal } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -102,7 +102,7 @@ describe('a parent moves with its children', () => {
     const t = terminal(a);
     const ARGS = ['400', '20', c.id.slice(0, 8)];
     // Without Fork On Wait: this test is about the parent's records moving, not about quiesce.
-    const run = () => runJournal(t, ARGS, b);
+    const run = () => t.run('journal', ARGS, { on: b, speculation: 'off' });
     const unmoved = await run();
     expect(await pump(() => !!t.exit(unmoved), 200_000)).toBe(true);
     expect(t.exit(unmoved)).toMatchObject({ code: 0 });

@@ -12,7 +12,7 @@ import { CheckpointStore } from '../dispatcher/checkpoint-store.ts';
 import { LshapesHost } from '../../kernel/process/lshapes.ts';
 import type { KernelRequest } from '../../kernel/process/protocol.ts';
 import type { PeerMessage } from './protocol.ts';
-import { runJournal, simCluster, steadyCheckpoint } from './test-cluster.ts';
+import { simCluster, steadyCheckpoint } from './test-cluster.ts';
 
 beforeAll(() => buildPrograms(), 180_000);
 
@@ -142,7 +142,7 @@ describe('a restarted process loses no message', () => {
     const t = terminal(a);
     const store = new CheckpointStore(filesOf(a.kernel).fs);
     const ARGS = ['300', '20', p3.id.slice(0, 8)];
-    const run = () => runJournal(t, ARGS, b);
+    const run = () => t.run('journal', ARGS, { on: b, speculation: 'off' });
     const uncrashed = await run();
     expect(await pump(() => !!t.exit(uncrashed), 200_000)).toBe(true);
     expect(t.exit(uncrashed)).toMatchObject({ code: 0 });

@@ -17,6 +17,7 @@ export const NAMES = ['counter', 'cat', 'tee', 'ping', 'pong', 'busy', 'hello', 
 export const store: ProgramStore = { list: async () => NAMES, load: async (name) => (NAMES.includes(name) ? program(name) : undefined) };
 
 export type Out = Extract<ClientMessage, { kind: 'out' }>;
+type RunSpeculation = NonNullable<Extract<ClientRequest, { kind: 'run' }>['speculation']>;
 
 export interface Terminal {
   peer: SimPeer;
@@ -24,7 +25,7 @@ export interface Terminal {
   send(body: ClientRequest): void;
   /** Sends a request with a fresh `req` and waits for the reply carrying it. */
   request<K extends ClientRequest['kind']>(body: Omit<Extract<ClientRequest, { kind: K }>, 'req'> & { kind: K }): Promise<ClientMessage>;
-  run(name: string, args: string[], opts?: { on?: SimPeer; interactive?: boolean }): Promise<string>;
+  run(name: string, args: string[], opts?: { on?: SimPeer; interactive?: boolean; speculation?: RunSpeculation }): Promise<string>;
   /** Output of `pid` as received, in arrival order. */
   raw(pid: string, fd?: 1 | 2): string;
   /** Output of `pid` placed by `at` (bytes a client already has are dropped), as a terminal shows it. */
@@ -101,7 +102,7 @@ export async function simCluster(n: number, opts: { seed?: string; scheduler?: S
         return reply!;
       },
       async run(name, args, o = {}) {
-        const r = await t.request({ kind: 'run', name, args, ...(o.on ? { on: o.on.id } : {}), ...(o.interactive ? { interactive: true } : {}) });
+        const r = await t.request({ kind: 'run', name, args, ...(o.on ? { on: o.on.id } : {}), ...(o.interactive ? { interactive: true } : {}), ...(o.speculation ? { speculation: o.speculation } : {}) });
         if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
         return r.pid;
       },
@@ -256,11 +257,4 @@ export async function steadyCheckpoint(c: Awaited<ReturnType<typeof simCluster>>
     prev = now;
   }
   return undefined;
-}
-
-/** Starts `journal <args>` from `t` on `on` with speculation off (the tests that crash or move its writer); its pid. */
-export async function runJournal(t: Terminal, args: string[], on: SimPeer): Promise<string> {
-  const r = await t.request({ kind: 'run', name: 'journal', args, on: on.id, speculation: 'off' });
-  if (r.kind !== 'run.ok') throw new Error(JSON.stringify(r));
-  return r.pid;
 }
